@@ -93,7 +93,7 @@ class ResidualQuant(nn.Module):
         self.hi = 2 ** (bits - 1) - 1
 
     def forward(self, x: Tensor) -> Tensor:
-        return fixed_point(x, self.scale, self.lo, self.hi)
+        return fixed_point(x.float(), self.scale, self.lo, self.hi)
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, frac_bits={self.frac_bits}"

@@ -1,0 +1,3 @@
+from bireal_fpga.cli.main import main
+
+main()
