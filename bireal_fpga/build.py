@@ -106,8 +106,9 @@ def run_build(
             if float(target_fps) <= 0:
                 raise ValueError
         except ValueError:
-            raise BiRealError(f"--target-fps must be 'max' or a positive number, "
-                              f"got '{target_fps}'") from None
+            raise BiRealError(
+                f"--target-fps must be 'max' or a positive number, got '{target_fps}'"
+            ) from None
     out = Path(out_dir)
     report_path = out / "report.json"
     if report_path.exists():
@@ -117,15 +118,17 @@ def run_build(
                 f"build folder '{out}' holds a build of '{old.get('source')}' by bireal-fpga "
                 f"{old.get('version')}: refusing to mix; choose another --out"
             )
-    cfg = BuildConfig(source=source, board=b.name, out_dir=str(out), target_fps=target_fps,
-                      n_check=n_check)
+    cfg = BuildConfig(
+        source=source, board=b.name, out_dir=str(out), target_fps=target_fps, n_check=n_check
+    )
     tmp = out.with_name(out.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     st = BuildState()
-    st.report.update({"version": __version__, "source": source, "board": asdict(b),
-                      "config": asdict(cfg)})
+    st.report.update(
+        {"version": __version__, "source": source, "board": asdict(b), "config": asdict(cfg)}
+    )
     work_cfg = BuildConfig(**{**asdict(cfg), "out_dir": str(tmp)})
     try:
         for name, step in STEPS:
@@ -142,7 +145,9 @@ def run_build(
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
-    log(f"[build] stopped after stage '{STEPS[-1][0]}': the stages {', '.join(PLANNED_STAGES)} "
+    log(
+        f"[build] stopped after stage '{STEPS[-1][0]}': the stages {', '.join(PLANNED_STAGES)} "
         "are not implemented yet (compiler and hardware backend issues); report: "
-        f"{report_path}")
+        f"{report_path}"
+    )
     return st.report

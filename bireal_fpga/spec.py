@@ -85,7 +85,9 @@ class BiRealSpec:
         if not isinstance(self.name, str) or not self.name:
             raise SpecError(f"spec field 'name' must be a non-empty string, got {self.name!r}")
         if self.stem not in STEM_KINDS:
-            raise SpecError(f"spec field 'stem' must be one of {list(STEM_KINDS)}, got {self.stem!r}")
+            raise SpecError(
+                f"spec field 'stem' must be one of {list(STEM_KINDS)}, got {self.stem!r}"
+            )
         need_int("stem_width", self.stem_width, 1)
         for name in ("widths", "blocks", "strides"):
             value = getattr(self, name)
@@ -147,7 +149,9 @@ class BiRealSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "spec") -> BiRealSpec:
         if not isinstance(data, dict):
-            raise SpecError(f"{source}: a spec must be a mapping of fields, got {type(data).__name__}")
+            raise SpecError(
+                f"{source}: a spec must be a mapping of fields, got {type(data).__name__}"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         for key in data:
             if key not in known:

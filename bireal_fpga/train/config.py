@@ -72,18 +72,28 @@ class TrainConfig:
         check(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
         check(self.lr > 0, "lr", self.lr, "> 0")
         check(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
-        check(self.binary_weight_decay >= 0, "binary_weight_decay", self.binary_weight_decay, ">= 0")
+        check(
+            self.binary_weight_decay >= 0, "binary_weight_decay", self.binary_weight_decay, ">= 0"
+        )
         check(0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing, "in [0, 1)")
         check(
             self.weight_grad in ("magnitude_aware", "clipped_ste"),
-            "weight_grad", self.weight_grad, "'magnitude_aware' or 'clipped_ste'",
+            "weight_grad",
+            self.weight_grad,
+            "'magnitude_aware' or 'clipped_ste'",
         )
         check(self.crop_padding >= 0, "crop_padding", self.crop_padding, ">= 0")
         check(self.device in ("auto", "cpu", "cuda"), "device", self.device, "auto, cpu or cuda")
         check(self.workers >= 0, "workers", self.workers, ">= 0")
-        check(self.max_steps_per_epoch >= 0, "max_steps_per_epoch", self.max_steps_per_epoch, ">= 0")
-        check(self.bn_recalibration_batches >= 0, "bn_recalibration_batches",
-              self.bn_recalibration_batches, ">= 0")
+        check(
+            self.max_steps_per_epoch >= 0, "max_steps_per_epoch", self.max_steps_per_epoch, ">= 0"
+        )
+        check(
+            self.bn_recalibration_batches >= 0,
+            "bn_recalibration_batches",
+            self.bn_recalibration_batches,
+            ">= 0",
+        )
         check(self.eval_batch_size >= 1, "eval_batch_size", self.eval_batch_size, ">= 1")
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ Output folder: ``last.pt`` (after every epoch, for ``--resume``), ``real.pt`` (e
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from contextlib import nullcontext
@@ -65,7 +66,7 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
 def param_groups(model: BiRealNet, cfg: TrainConfig) -> list[dict[str, Any]]:
     binary, weights, other = [], [], []
     binary_ids = {id(m.weight) for m in model.modules() if isinstance(m, BinaryConv2d)}
-    for name, p in model.named_parameters():
+    for p in model.parameters():
         if id(p) in binary_ids:
             binary.append(p)
         elif p.ndim >= 2:
@@ -81,9 +82,10 @@ def param_groups(model: BiRealNet, cfg: TrainConfig) -> list[dict[str, Any]]:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, dataset, batch_size: int, device: torch.device, dinfo: DistInfo = DistInfo()
+    model: nn.Module, dataset, batch_size: int, device: torch.device, dinfo: DistInfo | None = None
 ) -> tuple[int, int]:
     """(correct, n) of the float model on ``dataset``; sharded and summed under DDP."""
+    dinfo = dinfo or DistInfo()
     model.eval()
     counts = torch.zeros(2, dtype=torch.long, device=device)
     idx = torch.arange(len(dataset))[dinfo.rank :: dinfo.world]
@@ -149,6 +151,7 @@ class Trainer:
         out_dir: str | Path,
         *,
         progress: bool = True,
+        stop_after_epochs: int = 0,
     ) -> None:
         self.model = model
         self.data = data
@@ -158,6 +161,9 @@ class Trainer:
         self.device = pick_device(cfg.device, int(os.environ.get("LOCAL_RANK", 0)))
         self.dinfo = init_distributed(self.device)
         self.history: list[dict[str, Any]] = []
+        self.stop_after_epochs = stop_after_epochs  # 0: run to the end
+        self.epochs_run = 0
+        self.stopped_early = False
 
     # ------------------------------------------------------------------ stages
     def stages(self, start_mode: str | None) -> list[tuple[str, int]]:
@@ -167,7 +173,6 @@ class Trainer:
         return [(m, e) for m, e in plan if e > 0]
 
     def run(self, *, init: Checkpoint | None = None, resume: Checkpoint | None = None) -> dict:
-        cfg = self.cfg
         model = self.model.to(self.device)
         start_stage, start_epoch, opt_state, sched_state = None, 0, None, None
         if resume is not None and resume.train is not None:
@@ -191,6 +196,8 @@ class Trainer:
                 first = start_epoch
             result = self._stage(mode, epochs, first, opt_state, sched_state)
             start_stage, opt_state, sched_state = None, None, None
+            if self.stopped_early:
+                break
         if self.dinfo.world > 1:
             dist.barrier()
         return result
@@ -207,7 +214,8 @@ class Trainer:
             )
         per_rank_batch = max(1, cfg.batch_size // dinfo.world)
         n_train = len(self.data.train)
-        steps = -(-(-(-n_train // dinfo.world)) // per_rank_batch)
+        per_rank = math.ceil(n_train / dinfo.world)
+        steps = math.ceil(per_rank / per_rank_batch)
         if cfg.max_steps_per_epoch:
             steps = min(steps, cfg.max_steps_per_epoch)
         total = max(1, steps * epochs)
@@ -223,6 +231,10 @@ class Trainer:
         )
         record: dict[str, Any] = {}
         for epoch in range(first_epoch, epochs):
+            if self.stop_after_epochs and self.epochs_run >= self.stop_after_epochs:
+                self.stopped_early = True
+                return record
+            self.epochs_run += 1
             net.train()
             gen = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 31 + dinfo.rank)
             t0 = time.perf_counter()
@@ -235,9 +247,15 @@ class Trainer:
                 dynamic_ncols=True,
             )
             batches = iterate(
-                self.data.train, per_rank_batch, shuffle=True, seed=cfg.seed,
-                epoch=epoch + (1000 if mode == "binary" else 0), rank=dinfo.rank,
-                world=dinfo.world, workers=cfg.workers, drop_last=n_train >= per_rank_batch,
+                self.data.train,
+                per_rank_batch,
+                shuffle=True,
+                seed=cfg.seed,
+                epoch=epoch + (1000 if mode == "binary" else 0),
+                rank=dinfo.rank,
+                world=dinfo.world,
+                workers=cfg.workers,
+                drop_last=n_train >= per_rank_batch,
             )
             for step, (x, y) in enumerate(batches):
                 if step >= steps:
@@ -246,9 +264,7 @@ class Trainer:
                 y = y.to(device, non_blocking=True)
                 with autocast:
                     logits = net(x.float() / 255.0)
-                    loss = F.cross_entropy(
-                        logits.float(), y, label_smoothing=cfg.label_smoothing
-                    )
+                    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -263,9 +279,17 @@ class Trainer:
             if dinfo.world > 1:
                 _check_in_sync(model)
             if cfg.bn_recalibration_batches:
-                recalibrate_bn(model, self.data.train, cfg.bn_recalibration_batches,
-                               per_rank_batch, device, cfg.seed)
-            top1_correct, n_test = evaluate(model, self.data.test, cfg.eval_batch_size, device, dinfo)
+                recalibrate_bn(
+                    model,
+                    self.data.train,
+                    cfg.bn_recalibration_batches,
+                    per_rank_batch,
+                    device,
+                    cfg.seed,
+                )
+            top1_correct, n_test = evaluate(
+                model, self.data.test, cfg.eval_batch_size, device, dinfo
+            )
             record = {
                 "stage": mode,
                 "epoch": epoch + 1,
@@ -296,8 +320,16 @@ class Trainer:
                 (self.out / "history.json").write_text(json.dumps(self.history, indent=2))
         if dinfo.main:
             final = self.out / ("real.pt" if mode == "real" else "model.pt")
-            save_checkpoint(final, model, {"config": cfg.to_dict(), "stage": mode,
-                                           "epoch": epochs, "history": self.history,
-                                           "optimizer": opt.state_dict(),
-                                           "scheduler": sched.state_dict()})
+            save_checkpoint(
+                final,
+                model,
+                {
+                    "config": cfg.to_dict(),
+                    "stage": mode,
+                    "epoch": epochs,
+                    "history": self.history,
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                },
+            )
         return record
