@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -101,6 +102,8 @@ def run_build(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     b = load_board(board)  # validates the board before anything is written
+    if n_check < 1:
+        raise BiRealError(f"--n must be >= 1, got {n_check}")
     if target_fps != "max":
         try:
             if float(target_fps) <= 0:
@@ -111,6 +114,8 @@ def run_build(
             ) from None
     out = Path(out_dir)
     report_path = out / "report.json"
+    if out.exists() and not out.is_dir():
+        raise BiRealError(f"--out '{out}' exists and is not a folder")
     if report_path.exists():
         old = json.loads(report_path.read_text())
         if old.get("version") != __version__ or old.get("source") != source:
@@ -118,13 +123,16 @@ def run_build(
                 f"build folder '{out}' holds a build of '{old.get('source')}' by bireal-fpga "
                 f"{old.get('version')}: refusing to mix; choose another --out"
             )
+    elif out.is_dir() and any(out.iterdir()):
+        raise BiRealError(
+            f"--out '{out}' is a non-empty folder that holds no build: refusing to "
+            "overwrite it; choose another --out"
+        )
     cfg = BuildConfig(
         source=source, board=b.name, out_dir=str(out), target_fps=target_fps, n_check=n_check
     )
-    tmp = out.with_name(out.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     st = BuildState()
     st.report.update(
         {"version": __version__, "source": source, "board": asdict(b), "config": asdict(cfg)}

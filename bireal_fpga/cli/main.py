@@ -141,7 +141,12 @@ def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
     help="start stage 2 from this checkpoint (e.g. a stage-1 real.pt)",
 )
 @click.option("--resume", is_flag=True, help="continue the run in --out from its last.pt")
-@click.option("--stop-after", default=0, help="stop after this many epochs of this run (resumable)")
+@click.option(
+    "--stop-after",
+    default=0,
+    type=click.IntRange(min=0),
+    help="stop after this many epochs of this run (resumable)",
+)
 @click.option("--quiet", is_flag=True, help="no progress bars")
 def train(
     spec: str,
@@ -177,7 +182,7 @@ def train(
     from bireal_fpga.models.bireal import BiRealNet
     from bireal_fpga.spec import load_spec
     from bireal_fpga.train.checkpoint import load_checkpoint
-    from bireal_fpga.train.config import TrainConfig
+    from bireal_fpga.train.config import TrainConfig, TrainConfigError
     from bireal_fpga.train.loop import Trainer
 
     net_spec = load_spec(spec, overrides)
@@ -199,6 +204,8 @@ def train(
         max_steps_per_epoch=max_steps,
         bn_recalibration_batches=bn_recalibration,
     )
+    if init_ckpt is not None and cfg.epochs_binary == 0:
+        raise TrainConfigError("--init starts stage 2 (binary): --epochs-binary must be > 0")
     init = load_checkpoint(init_ckpt, expect_spec=net_spec) if init_ckpt else None
     last = out_dir / "last.pt"
     resume_ckpt = None
@@ -245,8 +252,10 @@ def train(
     show_default=True,
     help="float training form, or the integer inference form",
 )
-@click.option("--batch-size", default=500, show_default=True)
-@click.option("--limit", default=0, help="evaluate only the first N test images")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--limit", default=0, type=click.IntRange(min=0), help="evaluate only the first N test images"
+)
 @click.option("--json", "as_json", is_flag=True, help='print {"top1": float, "n": int}')
 def evaluate_cmd(
     ckpt: Path, data: str, form: str, batch_size: int, limit: int, as_json: bool

@@ -24,7 +24,7 @@ from torch import Tensor
 
 def _sign(x: Tensor) -> Tensor:
     """+1 where x >= 0, -1 elsewhere (hardware bit 1 / bit 0)."""
-    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
 
 
 class _ApproxSign(torch.autograd.Function):
@@ -36,10 +36,8 @@ class _ApproxSign(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        zero = torch.zeros_like(x)
-        d = torch.where((x >= -1) & (x < 0), 2 + 2 * x, zero)
-        d = torch.where((x >= 0) & (x < 1), 2 - 2 * x, d)
-        return grad * d
+        # 2 + 2x on [-1, 0) and 2 - 2x on [0, 1) are both 2 - 2|x|; <= 0 outside (-1, 1)
+        return grad * torch.clamp_min(2 - 2 * x.abs(), 0)
 
 
 def approx_sign(x: Tensor) -> Tensor:
