@@ -1,9 +1,19 @@
 """``bireal-fpga build``: an explicit list of build steps over one frozen config.
 
-Implemented today: the model (checkpoint or untrained spec), its integer inference form, and a
-check of the numpy golden model against the PyTorch integer form. The compiler stages (QONNX
-export, FINN streamlining, HW layers, RTL, bitstream) come with later issues; until then the
-build stops after the last existing stage, says so, and records it in ``report.json``.
+Steps (each writes its artefact into the build folder and a line into ``report.json``):
+
+``model``        the float model (checkpoint, or an untrained spec) -> ``model.pt``
+``integer``      its integer inference form -> ``integer.npz``
+``golden-check`` numpy golden model == PyTorch integer form on random images
+``qonnx``        QONNX export (FINN streamlined dialect) -> ``qonnx.onnx``
+``hw``           FINN HW layers -> ``hw.onnx`` (FINN python execution runs on this graph)
+``specialize``   one dataflow partition, layers specialized for the board's part
+``folding``      PE/SIMD for the target FPS -> ``folded.onnx``, ``folding_config.json``,
+                 estimates (cycles, LUT, BRAM36, URAM, DSP, FPS)
+
+Later issues add ``rtl``, ``rtlsim``, ``bitstream``, ``driver``. The build is written into a
+temporary folder and renamed into place at the end, so an interrupted or failed build never
+leaves a folder that looks valid.
 """
 
 from __future__ import annotations
@@ -21,35 +31,53 @@ import numpy as np
 import torch
 
 from bireal_fpga import __version__
-from bireal_fpga.boards import load_board
+from bireal_fpga.boards import Board, load_board
 from bireal_fpga.errors import BiRealError
 
-PLANNED_STAGES = ["qonnx", "streamline", "hw", "folding", "rtl", "rtlsim", "bitstream", "driver"]
+UNTIL = ("integer", "qonnx", "hw")
+LATER_STAGES = ["rtl", "rtlsim", "bitstream", "driver"]
 
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """What to build. ``source``: checkpoint (``.pt``) or spec (preset / file / inline)."""
+    """What to build.
+
+    Attributes:
+        source: checkpoint (``.pt``) or spec (preset / file / inline JSON).
+        board: board preset name (``hw/boards``).
+        out_dir: the build folder.
+        until: last stage group: ``integer``, ``qonnx`` or ``hw``.
+        target_fps: ``"max"`` or a number.
+        folding_config: a FINN folding-config JSON that overrides the automatic folding.
+        n_check: random images of the golden-model check.
+        seed: seed of an untrained model and of the check images.
+    """
 
     source: str
     board: str
     out_dir: str
+    until: str = "hw"
     target_fps: str = "max"
+    folding_config: str | None = None
     n_check: int = 32
     seed: int = 0
 
 
 class BuildState:
-    def __init__(self) -> None:
+    def __init__(self, board: Board) -> None:
+        self.board = board
         self.model: Any = None
         self.integer: Any = None
+        self.qonnx: Any = None
+        self.hw: Any = None
+        self.specialized: Any = None
         self.report: dict[str, Any] = {"stages": []}
 
 
 def step_load_model(cfg: BuildConfig, st: BuildState) -> None:
     from bireal_fpga.models.bireal import BiRealNet
     from bireal_fpga.spec import load_spec
-    from bireal_fpga.train.checkpoint import load_checkpoint
+    from bireal_fpga.train.checkpoint import load_checkpoint, save_checkpoint
 
     if cfg.source.endswith(".pt"):
         st.model = load_checkpoint(cfg.source).build_model()
@@ -59,6 +87,7 @@ def step_load_model(cfg: BuildConfig, st: BuildState) -> None:
         st.model = BiRealNet(load_spec(cfg.source)).eval()
         st.report["trained"] = False
     st.report["spec"] = st.model.spec.to_dict()
+    save_checkpoint(Path(cfg.out_dir) / "model.pt", st.model)
 
 
 def step_integer_form(cfg: BuildConfig, st: BuildState) -> None:
@@ -85,39 +114,76 @@ def step_golden_check(cfg: BuildConfig, st: BuildState) -> None:
     st.report["golden_check"] = {"n": cfg.n_check, "mismatches": 0}
 
 
-STEPS: list[tuple[str, Callable[[BuildConfig, BuildState], None]]] = [
-    ("model", step_load_model),
-    ("integer", step_integer_form),
-    ("golden-check", step_golden_check),
+def step_export_qonnx(cfg: BuildConfig, st: BuildState) -> None:
+    from bireal_fpga.export.qonnx_export import export_qonnx
+
+    st.qonnx = export_qonnx(st.integer)
+    st.qonnx.save(str(Path(cfg.out_dir) / "qonnx.onnx"))
+
+
+def step_hw_layers(cfg: BuildConfig, st: BuildState) -> None:
+    from bireal_fpga.hwlayers.convert import to_hw_layers
+
+    st.hw = to_hw_layers(st.qonnx)
+    st.hw.save(str(Path(cfg.out_dir) / "hw.onnx"))
+    st.report["hw_layers"] = sorted({n.op_type for n in st.hw.graph.node})
+
+
+def step_specialize(cfg: BuildConfig, st: BuildState) -> None:
+    from bireal_fpga.hwlayers.convert import partition_and_specialize
+
+    st.specialized = partition_and_specialize(st.hw, st.board.part, Path(cfg.out_dir) / "finn_tmp")
+    shutil.rmtree(Path(cfg.out_dir) / "finn_tmp", ignore_errors=True)
+    # the partition holds the whole graph; the boundary layout (NHWC uint8 in, NHWC scores
+    # out) is the driver's job
+    st.report["outside_partition"] = []
+    st.report["specialized_layers"] = sorted({n.op_type for n in st.specialized.graph.node})
+
+
+def step_folding(cfg: BuildConfig, st: BuildState) -> None:
+    from bireal_fpga.hwlayers.folding import fold, folding_config
+
+    folding_file = Path(cfg.folding_config) if cfg.folding_config else None
+    folded, est = fold(st.specialized, st.board, cfg.target_fps, config_file=folding_file)
+    out = Path(cfg.out_dir)
+    folded.save(str(out / "folded.onnx"))
+    config = folding_config(folded)
+    (out / "folding_config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+    st.report["folding"] = config
+    st.report["estimates"] = est.to_dict()
+
+
+STEPS: list[tuple[str, str, Callable[[BuildConfig, BuildState], None]]] = [
+    ("model", "integer", step_load_model),
+    ("integer", "integer", step_integer_form),
+    ("golden-check", "integer", step_golden_check),
+    ("qonnx", "qonnx", step_export_qonnx),
+    ("hw", "hw", step_hw_layers),
+    ("specialize", "hw", step_specialize),
+    ("folding", "hw", step_folding),
 ]
 
 
-def run_build(
-    source: str,
-    *,
-    board: str,
-    out_dir: str | Path,
-    target_fps: str = "max",
-    n_check: int = 32,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    b = load_board(board)  # validates the board before anything is written
-    if n_check < 1:
-        raise BiRealError(f"--n must be >= 1, got {n_check}")
-    if target_fps != "max":
-        try:
-            if float(target_fps) <= 0:
-                raise ValueError
-        except ValueError:
-            raise BiRealError(
-                f"--target-fps must be 'max' or a positive number, got '{target_fps}'"
-            ) from None
-    out = Path(out_dir)
+def _check_target_fps(target_fps: str) -> None:
+    if target_fps == "max":
+        return
+    try:
+        ok = float(target_fps) > 0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise BiRealError(f"--target-fps must be 'max' or a positive number, got '{target_fps}'")
+
+
+def _check_out_dir(out: Path, source: str) -> None:
     report_path = out / "report.json"
     if out.exists() and not out.is_dir():
         raise BiRealError(f"--out '{out}' exists and is not a folder")
     if report_path.exists():
-        old = json.loads(report_path.read_text())
+        try:
+            old = json.loads(report_path.read_text())
+        except json.JSONDecodeError:
+            old = {}
         if old.get("version") != __version__ or old.get("source") != source:
             raise BiRealError(
                 f"build folder '{out}' holds a build of '{old.get('source')}' by bireal-fpga "
@@ -128,18 +194,49 @@ def run_build(
             f"--out '{out}' is a non-empty folder that holds no build: refusing to "
             "overwrite it; choose another --out"
         )
+
+
+def run_build(
+    source: str,
+    *,
+    board: str,
+    out_dir: str | Path,
+    until: str = "hw",
+    target_fps: str = "max",
+    folding_config: str | None = None,
+    n_check: int = 32,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    b = load_board(board)  # validates the board before anything is written
+    if n_check < 1:
+        raise BiRealError(f"--n must be >= 1, got {n_check}")
+    if until not in UNTIL:
+        raise BiRealError(f"--until must be one of {', '.join(UNTIL)}, got '{until}'")
+    _check_target_fps(target_fps)
+    if folding_config is not None and not Path(folding_config).is_file():
+        raise BiRealError(f"folding config '{folding_config}' does not exist")
+    out = Path(out_dir)
+    _check_out_dir(out, source)
     cfg = BuildConfig(
-        source=source, board=b.name, out_dir=str(out), target_fps=target_fps, n_check=n_check
+        source=source,
+        board=b.name,
+        out_dir=str(out),
+        until=until,
+        target_fps=target_fps,
+        folding_config=folding_config,
+        n_check=n_check,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    st = BuildState()
+    st = BuildState(b)
     st.report.update(
         {"version": __version__, "source": source, "board": asdict(b), "config": asdict(cfg)}
     )
     work_cfg = BuildConfig(**{**asdict(cfg), "out_dir": str(tmp)})
+    last_group = UNTIL.index(until)
+    steps = [(name, step) for name, group, step in STEPS if UNTIL.index(group) <= last_group]
     try:
-        for name, step in STEPS:
+        for name, step in steps:
             t0 = time.perf_counter()
             log(f"[build] {name} ...")
             step(work_cfg, st)
@@ -147,15 +244,23 @@ def run_build(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    done = [name for name, _ in steps]
     st.report["complete"] = False
-    st.report["missing_stages"] = PLANNED_STAGES
+    st.report["missing_stages"] = [n for n, _, _ in STEPS if n not in done] + LATER_STAGES
     (tmp / "report.json").write_text(json.dumps(st.report, indent=2))
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
+    if "estimates" in st.report:
+        e = st.report["estimates"]
+        t = e["total"]
+        log(
+            f"[build] estimated {e['fps']:.0f} FPS at {e['clock_mhz']:g} MHz (bottleneck "
+            f"{e['bottleneck']}); LUT {t['LUT']:.0f}, BRAM36 {t['BRAM36']:.1f}, URAM "
+            f"{t['URAM']:.0f}, DSP {t['DSP']:.0f}; fits {b.name}: {e['fits']}"
+        )
     log(
-        f"[build] stopped after stage '{STEPS[-1][0]}': the stages {', '.join(PLANNED_STAGES)} "
-        "are not implemented yet (compiler and hardware backend issues); report: "
-        f"{report_path}"
+        f"[build] stopped after stage '{done[-1]}'; not implemented yet: "
+        f"{', '.join(LATER_STAGES)} (hardware backend issue); report: {out / 'report.json'}"
     )
     return st.report

@@ -319,18 +319,80 @@ def export(ckpt: Path, out_file: Path) -> None:
 @click.argument("source")
 @click.option("--board", required=True, help="target board (ZCU104, PYNQ-Z1, PYNQ-Z2, ...)")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
-@click.option("--target-fps", default="max", show_default=True)
 @click.option(
-    "--n", "n_check", default=32, show_default=True, help="random images for the golden-model check"
+    "--until",
+    type=click.Choice(["integer", "qonnx", "hw"]),
+    default="hw",
+    show_default=True,
+    help="last stage: integer form, QONNX export, or HW layers + folding + estimates",
 )
-def build(source: str, board: str, out_dir: Path, target_fps: str, n_check: int) -> None:
+@click.option("--target-fps", default="max", show_default=True, help="'max' or frames/s")
+@click.option("--folding", "folding_config", default=None, help="folding-config JSON to apply")
+@click.option(
+    "--n", "n_check", default=32, show_default=True, help="random images for the golden check"
+)
+def build(
+    source: str,
+    board: str,
+    out_dir: Path,
+    until: str,
+    target_fps: str,
+    folding_config: str | None,
+    n_check: int,
+) -> None:
     """Build SOURCE (checkpoint or spec) for BOARD, as far as the pipeline exists today."""
     from bireal_fpga.build import run_build
 
     report = run_build(
-        source, board=board, out_dir=out_dir, target_fps=target_fps, n_check=n_check, log=click.echo
+        source,
+        board=board,
+        out_dir=out_dir,
+        until=until,
+        target_fps=target_fps,
+        folding_config=folding_config,
+        n_check=n_check,
+        log=lambda msg: click.echo(msg, err=True),
     )
-    click.echo(json.dumps({k: report[k] for k in ("complete", "stages", "missing_stages")}))
+    summary = {k: report[k] for k in ("complete", "stages", "missing_stages")}
+    if "estimates" in report:
+        est = report["estimates"]
+        summary["estimates"] = {k: est[k] for k in ("fps", "clock_mhz", "bottleneck", "fits")}
+    click.echo(json.dumps(summary))
+
+
+@main.command()
+@click.argument("build_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--stages", default="pytorch,golden,python", show_default=True, help="comma-separated"
+)
+@click.option("--n", "n", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option("--images", "images_file", default=None, help="uint8 images .npz or a data path")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def verify(
+    build_dir: Path, stages: str, n: int, images_file: str | None, seed: int, as_json: bool
+) -> None:
+    """Compare each stage's integer outputs with the PyTorch integer form, exactly."""
+    from bireal_fpga.verify import verify as run_verify
+
+    result = run_verify(
+        build_dir,
+        [s.strip() for s in stages.split(",") if s.strip()],
+        n=n,
+        images_file=images_file,
+        seed=seed,
+        progress=not as_json,
+    )
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        for stage, r in result["stages"].items():
+            click.echo(
+                f"{stage:<8} {r['mismatches']}/{r['n']} mismatches  {r['first_mismatch'] or ''}"
+            )
+        click.echo(f"float top-1 agreement {result['float_top1_agreement']:.4f}")
+    if any(r["mismatches"] for r in result["stages"].values()):
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,267 @@
+"""Export the integer inference form as a QONNX graph in FINN's streamlined dialect.
+
+The graph is NHWC, integer end to end, built from QONNX's standard custom ops:
+
+- stem / downsample: ``Im2Col -> MatMul (INT weights) -> MultiThreshold (-> INT8)``;
+  the downsample's AvgPool2x2 + 1x1 conv is one 2x2 stride-2 conv whose four taps repeat the
+  1x1 weights (sum pooling folded into the conv), preceded by bottom/right zero padding where
+  the size is odd;
+- binary block: ``MultiThreshold (sign: x >= 0 -> bit 1) -> Im2Col (pad value 0 = bit 0 = -1)
+  -> XnorPopcountMatMul -> MultiThreshold (popcount thresholds ceil((T + K) / 2))``, then
+  ``Add`` with the shortcut and a saturating ``MultiThreshold`` back to the residual width;
+- head: ``ReduceSum`` over H, W (global sum pool) ``-> MatMul -> Add (bias)``.
+
+Input ``global_in``: uint8 NHWC ``[1, H, W, C]``; output ``global_out``: class scores
+``[1, classes]`` (integers, INT32 range). Because the thresholds come from the integer form,
+this graph computes exactly what the PyTorch integer form computes: no float re-derivation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import qonnx.core.data_layout as DataLayout
+from onnx import TensorProto, helper
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.transformation.infer_datatypes import InferDataTypes
+from qonnx.transformation.infer_shapes import InferShapes
+
+from bireal_fpga.integer.params import ConvLayer, IntegerNet
+
+QONNX_DOMAIN = "qonnx.custom_op.general"
+
+
+class _GraphBuilder:
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: dict[str, np.ndarray] = {}
+        self.dtypes: dict[str, DataType] = {}
+        self.shapes: dict[str, list[int]] = {}
+        self.count = 0
+
+    def name(self, prefix: str) -> str:
+        self.count += 1
+        return f"{prefix}_{self.count}"
+
+    def const(self, prefix: str, value: np.ndarray, dtype: DataType) -> str:
+        name = self.name(prefix)
+        self.inits[name] = value.astype(np.float32)
+        self.dtypes[name] = dtype
+        return name
+
+    def node(
+        self, op: str, inputs: list[str], prefix: str, qonnx: bool = False, out: str = "", **attrs
+    ) -> str:
+        out = out or self.name(prefix)
+        kwargs = {"domain": QONNX_DOMAIN} if qonnx else {}
+        self.nodes.append(
+            helper.make_node(op, inputs, [out], name=self.name(op), **kwargs, **attrs)
+        )
+        return out
+
+
+def _int_dtype(lo: int, hi: int) -> DataType:
+    bits = 1
+    while not (-(2 ** (bits - 1)) <= lo and hi <= 2 ** (bits - 1) - 1):
+        bits += 1
+    return DataType[f"INT{bits}"]
+
+
+def _clip_thresholds(t: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Thresholds outside the accumulator range ``[lo, hi]`` become ``lo`` / ``hi + 1``."""
+    return np.clip(t, lo, hi + 1)
+
+
+def _matrix(weight: np.ndarray) -> np.ndarray:
+    """``[Co, Ci, kh, kw]`` conv weights as the ``[kh*kw*Ci, Co]`` matrix of NHWC Im2Col."""
+    co = weight.shape[0]
+    return weight.transpose(2, 3, 1, 0).reshape(-1, co)
+
+
+def _conv(
+    b: _GraphBuilder,
+    x: str,
+    shape: tuple[int, int, int],
+    layer: ConvLayer,
+    out_dtype: DataType,
+    in_range: tuple[int, int],
+    out: str = "",
+) -> tuple[str, tuple[int, int, int]]:
+    """One conv + threshold unit. ``shape`` = (H, W, C) of ``x``; returns output and shape."""
+    h, w, c = shape
+    weight = layer.weight.astype(np.int64)
+    k, stride, pad = weight.shape[2], layer.stride, layer.pad
+    pads = [pad, pad, pad, pad]
+    if layer.pool:  # sum pool 2x2 + 1x1 conv == 2x2 stride-2 conv with repeated weights
+        weight = np.repeat(np.repeat(weight, 2, axis=2), 2, axis=3)
+        k, stride = 2, 2
+        pads = [0, 0, h % 2, w % 2]
+    ho = (h + pads[0] + pads[2] - k) // stride + 1
+    wo = (w + pads[1] + pads[3] - k) // stride + 1
+    co = weight.shape[0]
+    if layer.binary:
+        x = b.node(
+            "MultiThreshold",
+            [x, b.const("sign_thr", np.zeros((1, 1)), DataType["INT2"])],
+            "bits",
+            qonnx=True,
+            out_dtype="BINARY",
+            data_layout="NHWC",
+        )
+    cols = b.node(
+        "Im2Col",
+        [x],
+        "cols",
+        qonnx=True,
+        stride=[stride, stride],
+        kernel_size=[k, k],
+        input_shape=f"(1, {h}, {w}, {c})",
+        pad_amount=pads,
+        pad_value=0,
+    )
+    fan_in = k * k * c
+    if layer.binary:
+        wbits = (_matrix(weight) > 0).astype(np.float32)
+        acc = b.node(
+            "XnorPopcountMatMul",
+            [cols, b.const("w", wbits, DataType["BINARY"])],
+            "pop",
+            qonnx=True,
+        )
+        # dot = 2 * popcount - K  ->  dot >= T  <=>  popcount >= ceil((T + K) / 2)
+        t = -((-(layer.act.thresholds + fan_in)) // 2)
+        t = _clip_thresholds(t, 0, fan_in)
+    else:
+        mat = _matrix(weight).astype(np.float32)
+        wdt = _int_dtype(int(weight.min()), int(weight.max()))
+        acc = b.node("MatMul", [cols, b.const("w", mat, wdt)], "acc")
+        in_lo, in_hi = in_range
+        pos = np.clip(mat, 0, None).sum(axis=0)
+        neg = np.clip(mat, None, 0).sum(axis=0)
+        acc_hi = int(max((pos * in_hi + neg * in_lo).max(), 0))
+        acc_lo = int(min((pos * in_lo + neg * in_hi).min(), 0))
+        t = _clip_thresholds(layer.act.thresholds, acc_lo, acc_hi)
+    result = b.node(
+        "MultiThreshold",
+        [acc, b.const("thr", t.astype(np.float32), _int_dtype(int(t.min()), int(t.max())))],
+        "act",
+        qonnx=True,
+        out=out,
+        out_dtype=out_dtype.name,
+        out_bias=float(layer.act.out_min),
+        data_layout="NHWC",
+    )
+    return result, (ho, wo, co)
+
+
+def _stem_with_maxpool(
+    b: _GraphBuilder, net: IntegerNet, shape: tuple[int, int, int], res_dt: DataType
+) -> tuple[str, tuple[int, int, int]]:
+    """Stem conv + 3x3/2 max pool (pad 1). FINN pads only with 0, which is not neutral for a
+    signed max; so the stem's thresholds emit the level offset by ``-lo`` (unsigned, pad value
+    0 <= every level), the pool runs on that, and a threshold unit shifts back:
+    ``max(x) = max(x - lo) + lo`` exactly."""
+    lo, hi = net.residual_min, net.residual_max
+    stem = net.stem
+    shifted = ConvLayer(
+        weight=stem.weight,
+        stride=stem.stride,
+        pad=stem.pad,
+        binary=False,
+        pool=False,
+        act=type(stem.act)(stem.act.thresholds, 0),
+    )
+    udt = DataType[f"UINT{res_dt.bitwidth()}"]
+    x, (h, w, c) = _conv(b, "global_in", shape, shifted, udt, (0, 255))
+    b.shapes[x] = [1, h, w, c]  # MaxPoolNHWC's shape inference needs its input's shape
+    pooled = b.node(
+        "MaxPoolNHWC",
+        [x],
+        "maxpool",
+        qonnx=True,
+        kernel_shape=[3, 3],
+        pads=[1, 1, 1, 1],
+        strides=[2, 2],
+    )
+    levels = np.arange(1, hi - lo + 1, dtype=np.float32)[None, :]
+    out = b.node(
+        "MultiThreshold",
+        [pooled, b.const("unshift", levels, DataType[f"UINT{res_dt.bitwidth()}"])],
+        "stem",
+        qonnx=True,
+        out="stem",
+        out_dtype=res_dt.name,
+        out_bias=float(lo),
+        data_layout="NHWC",
+    )
+    return out, ((h + 2 - 3) // 2 + 1, (w + 2 - 3) // 2 + 1, c)
+
+
+def export_qonnx(net: IntegerNet) -> ModelWrapper:
+    """The QONNX (FINN-dialect, streamlined) model of ``net``; batch size 1, NHWC."""
+    c, h, w = net.input_shape
+    b = _GraphBuilder()
+    res_dt = _int_dtype(net.residual_min, net.residual_max)
+    res_range = (net.residual_min, net.residual_max)
+    if net.maxpool:
+        x, shape = _stem_with_maxpool(b, net, (h, w, c), res_dt)
+    else:
+        x, shape = _conv(b, "global_in", (h, w, c), net.stem, res_dt, (0, 255), out="stem")
+    for index, block in enumerate(net.blocks):
+        main, out_shape = _conv(b, x, shape, block.conv, res_dt, res_range)
+        short = x
+        if block.down is not None:
+            short, _ = _conv(b, x, shape, block.down, res_dt, res_range)
+        total = b.node("Add", [main, short], "sum")
+        # saturate the INT(bits+1) sum back to the residual range
+        lo, hi = net.residual_min, net.residual_max
+        sat = np.arange(lo + 1, hi + 1, dtype=np.float32)[None, :]
+        x = b.node(
+            "MultiThreshold",
+            [total, b.const("sat", sat, _int_dtype(lo + 1, hi))],
+            "res",
+            qonnx=True,
+            out=f"blocks.{index}",
+            out_dtype=res_dt.name,
+            out_bias=float(lo),
+            data_layout="NHWC",
+        )
+        shape = out_shape
+    axes = b.name("axes")
+    pooled = b.node("ReduceSum", [x, axes], "pool", keepdims=1)
+    head_w = net.head_weight.T.astype(np.float32)
+    scores = b.node(
+        "MatMul",
+        [pooled, b.const("fc_w", head_w, _int_dtype(int(head_w.min()), int(head_w.max())))],
+        "fc",
+    )
+    bias = net.head_bias.astype(np.float32).reshape(1, 1, 1, -1)
+    b.node("Add", [scores, b.const("fc_b", bias, DataType["INT32"])], "scores")
+    b.nodes[-1].output[0] = "global_out"
+
+    graph = helper.make_graph(
+        b.nodes,
+        "bireal",
+        [helper.make_tensor_value_info("global_in", TensorProto.FLOAT, [1, h, w, c])],
+        [
+            helper.make_tensor_value_info(
+                "global_out", TensorProto.FLOAT, [1, 1, 1, net.head_bias.shape[0]]
+            )
+        ],
+    )
+    graph.value_info.extend(
+        helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+        for name, shape in b.shapes.items()
+    )
+    model = ModelWrapper(helper.make_model(graph, producer_name="bireal-fpga"))
+    for name, value in b.inits.items():
+        model.set_initializer(name, value)
+    model.set_initializer(axes, np.array([1, 2], dtype=np.int64))
+    model.set_tensor_layout("global_in", DataLayout.NHWC)
+    model.set_tensor_datatype("global_in", DataType["UINT8"])
+    for name, dt in b.dtypes.items():
+        model.set_tensor_datatype(name, dt)
+    model = model.transform(InferShapes())
+    model = model.transform(InferDataTypes())
+    return model

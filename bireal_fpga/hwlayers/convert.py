@@ -1,0 +1,93 @@
+"""Convert the exported QONNX graph into FINN hardware layers, and partition / specialize it.
+
+The conversion is FINN's own ``Infer*`` transformations in a fixed order, plus the project's
+``InferGlobalSumPool``. Afterwards every node between the input and the output must be a HW
+layer; anything else is an error naming the node and its op type.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+from qonnx.transformation.general import GiveUniqueNodeNames
+from qonnx.transformation.infer_data_layouts import InferDataLayouts
+
+from bireal_fpga.errors import BiRealError
+from bireal_fpga.hwlayers.finn_env import finn_ready
+from bireal_fpga.hwlayers.infer_global_sum_pool import InferGlobalSumPool
+
+HW_DOMAIN = "finn.custom_op.fpgadataflow"
+
+
+class MappingError(BiRealError):
+    """A node the compiler cannot map to a hardware layer."""
+
+
+def to_hw_layers(model: ModelWrapper) -> ModelWrapper:
+    """FINN HW layers for every node of an exported Bi-Real graph (generic, not specialized)."""
+    finn_ready()
+    from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
+        InferBinaryMatrixVectorActivation,
+    )
+    from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+    from finn.transformation.fpgadataflow.convert_to_hw.duplicate_streams import (
+        InferDuplicateStreamsLayer,
+    )
+    from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation import (
+        InferElementwiseBinaryOperation,
+    )
+    from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
+    from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (  # noqa: E501
+        InferQuantizedMatrixVectorActivation,
+    )
+    from finn.transformation.fpgadataflow.convert_to_hw.thresholding import (
+        InferThresholdingLayer,
+    )
+
+    steps = [
+        InferDataLayouts(),
+        InferPool(),
+        InferConvInpGen(),
+        InferBinaryMatrixVectorActivation(),
+        InferQuantizedMatrixVectorActivation(),
+        InferThresholdingLayer(),
+        InferGlobalSumPool(),
+        InferQuantizedMatrixVectorActivation(),  # the classifier, once the pool is a HW layer
+        # only the adds: a Mul or Sub becoming a HW node would cut the partition (toolchain notes)
+        InferElementwiseBinaryOperation(lambda _m, node: node.op_type == "Add"),
+        InferDuplicateStreamsLayer(),
+        GiveUniqueNodeNames(),
+    ]
+    for step in steps:
+        model = model.transform(step)
+    check_all_hw(model)
+    return model
+
+
+def check_all_hw(model: ModelWrapper) -> None:
+    for node in model.graph.node:
+        if node.domain != HW_DOMAIN:
+            raise MappingError(
+                f"node '{node.name}' (op type {node.op_type}) cannot be mapped to a hardware layer"
+            )
+
+
+def partition_and_specialize(model: ModelWrapper, part: str, workdir: Path) -> ModelWrapper:
+    """The dataflow partition's child model, every layer specialized (HLS/RTL) for ``part``."""
+    finn_ready(workdir)
+    from finn.transformation.fpgadataflow.create_dataflow_partition import (
+        CreateDataflowPartition,
+    )
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+
+    parent = model.transform(CreateDataflowPartition())
+    partitions = [n for n in parent.graph.node if n.op_type == "StreamingDataflowPartition"]
+    if len(partitions) != 1 or len(parent.graph.node) != 1:
+        outside = [f"{n.name} ({n.op_type})" for n in parent.graph.node if n not in partitions]
+        raise MappingError(
+            f"expected one dataflow partition holding every node; outside it: {outside}"
+        )
+    child = ModelWrapper(getCustomOp(partitions[0]).get_nodeattr("model"))
+    return child.transform(SpecializeLayers(part))

@@ -1,0 +1,191 @@
+"""Folding (PE/SIMD per layer) for a target FPS on a board, and the design's estimates.
+
+FINN's ``SetFolding`` balances the pipeline for a cycles-per-frame target
+(``clock / fps``); ``"max"`` asks for one cycle per frame, which SetFolding relaxes to the most
+parallel folding its constraints allow. Estimates come from FINN's per-layer cost models
+(``AnnotateCycles``, ``res_estimation``): cycles, LUT, BRAM, URAM, DSP per layer, and the
+whole design's FPS at the board's clock (the slowest layer sets the initiation interval).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+
+from bireal_fpga.boards import Board
+from bireal_fpga.errors import BiRealError
+from bireal_fpga.hwlayers.finn_env import finn_ready
+
+FOLD_ATTRS = ("PE", "SIMD", "ram_style", "resType", "mem_mode", "parallel_window")
+
+
+class FoldingError(BiRealError):
+    """A target FPS the board cannot hold, or a folding config that does not fit the graph."""
+
+
+@dataclass(frozen=True)
+class Estimates:
+    fps: float
+    clock_mhz: float
+    max_cycles: int
+    bottleneck: str
+    per_layer: dict[str, dict[str, Any]]
+    total: dict[str, float]
+    fits: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fps": self.fps,
+            "clock_mhz": self.clock_mhz,
+            "max_cycles": self.max_cycles,
+            "bottleneck": self.bottleneck,
+            "fits": self.fits,
+            "total": self.total,
+            "per_layer": self.per_layer,
+        }
+
+
+def _set_folding(model: ModelWrapper, cycles: int) -> ModelWrapper:
+    from finn.transformation.fpgadataflow.set_folding import SetFolding
+
+    # SetFolding prints and warns once per node it cannot fold further: keep the log readable
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        return model.transform(SetFolding(target_cycles_per_frame=cycles))
+
+
+def folding_config(model: ModelWrapper) -> dict[str, dict[str, Any]]:
+    """``{node name: {PE, SIMD, ...}}`` in FINN's folding-config JSON format."""
+    config: dict[str, dict[str, Any]] = {"Defaults": {}}
+    for node in model.graph.node:
+        inst = getCustomOp(node)
+        types = inst.get_nodeattr_types()
+        entry = {a: inst.get_nodeattr(a) for a in FOLD_ATTRS if a in types}
+        if entry:
+            config[node.name] = entry
+    return config
+
+
+def apply_folding_config(model: ModelWrapper, config: dict[str, dict[str, Any]]) -> ModelWrapper:
+    """Apply a user's folding config; every entry must name a node of the graph."""
+    names = {n.name for n in model.graph.node}
+    for name, attrs in config.items():
+        if name == "Defaults":
+            continue
+        if name not in names:
+            raise FoldingError(f"folding config names node '{name}', which is not in the graph")
+        inst = getCustomOp(model.get_node_from_name(name))
+        for attr, value in attrs.items():
+            if attr not in inst.get_nodeattr_types():
+                raise FoldingError(f"folding config: node '{name}' has no attribute '{attr}'")
+            inst.set_nodeattr(attr, value)
+    return model
+
+
+def estimate(model: ModelWrapper, board: Board) -> Estimates:
+    from finn.analysis.fpgadataflow.dataflow_performance import dataflow_performance
+    from finn.analysis.fpgadataflow.res_estimation import res_estimation
+    from finn.transformation.fpgadataflow.annotate_cycles import AnnotateCycles
+
+    model = model.transform(AnnotateCycles())
+    perf = model.analysis(dataflow_performance)
+    res = res_estimation(model, board.part)
+    per_layer: dict[str, dict[str, Any]] = {}
+    total = {"LUT": 0.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0}
+    for node in model.graph.node:
+        inst = getCustomOp(node)
+        r = res.get(node.name, {})
+        entry = {
+            "op_type": node.op_type,
+            "cycles": int(inst.get_nodeattr("cycles_estimate")),
+            "LUT": float(r.get("LUT", 0)),
+            "BRAM36": float(r.get("BRAM_18K", 0)) / 2,
+            "URAM": float(r.get("URAM", 0)),
+            "DSP": float(r.get("DSP", 0)),
+        }
+        per_layer[node.name] = entry
+        for key in total:
+            total[key] += entry[key]
+    max_cycles = int(perf["max_cycles"])
+    fps = board.clock_mhz * 1e6 / max(max_cycles, 1)
+    fits = all(total[k] <= board.resources.get(k, 0) for k in total)
+    return Estimates(
+        fps=fps,
+        clock_mhz=board.clock_mhz,
+        max_cycles=max_cycles,
+        bottleneck=str(perf["max_cycles_node_name"]),
+        per_layer=per_layer,
+        total=total,
+        fits=fits,
+    )
+
+
+def fold(
+    model: ModelWrapper,
+    board: Board,
+    target_fps: str | float,
+    *,
+    config_file: Path | None = None,
+) -> tuple[ModelWrapper, Estimates]:
+    """Fold ``model`` (specialized HW layers) for ``target_fps`` ("max" or a number)."""
+    finn_ready()
+    if config_file is not None:
+        try:
+            config = json.loads(Path(config_file).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise FoldingError(f"folding config '{config_file}' cannot be read: {exc}") from None
+        model = apply_folding_config(model, config)
+        return model, estimate(model, board)
+    clock_hz = board.clock_mhz * 1e6
+    if target_fps == "max":
+        return fold_max(model, board)
+    fps = float(target_fps)
+    cycles = max(1, int(clock_hz // fps))
+    folded = _set_folding(model, cycles)
+    est = estimate(folded, board)
+    if est.fps < fps * (1 - 1e-9):
+        _, best = fold_max(model, board)
+        raise FoldingError(
+            f"target {fps:g} FPS is out of reach on {board.name} at {board.clock_mhz:g} MHz: "
+            f"the best achievable is {best.fps:.1f} FPS (bottleneck {best.bottleneck})"
+        )
+    return folded, est
+
+
+def fold_max(model: ModelWrapper, board: Board) -> tuple[ModelWrapper, Estimates]:
+    """The fastest folding whose estimated resources fit the board: a bisection over the
+    cycles-per-frame target (log scale, to within 2 %). Where even the fully folded design
+    does not fit by the estimates, that design is returned with ``fits = False``."""
+    fastest = _set_folding(model, 1)
+    est = estimate(fastest, board)
+    if est.fits:
+        return fastest, est
+    hi = 1 << 40  # fully folded
+    slowest = _set_folding(model, hi)
+    slow_est = estimate(slowest, board)
+    if not slow_est.fits:
+        # FINN's cost models are pessimistic for 255-step threshold units (see the build
+        # report's per-layer table): report the fully folded design with fits = false
+        return slowest, slow_est
+    lo, best = 1, (slowest, slow_est)
+    while hi > lo * 1.02 + 1:
+        mid = int(round((lo * hi) ** 0.5))
+        folded = _set_folding(model, mid)
+        e = estimate(folded, board)
+        if e.fits:
+            hi, best = mid, (folded, e)
+        else:
+            lo = mid
+    return best

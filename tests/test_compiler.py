@@ -1,0 +1,290 @@
+"""Compiler front end: QONNX export, FINN HW layers, FINN python execution -- bit-exact with
+the PyTorch integer form, layer by layer; the project's own transformation; folding."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from onnx import TensorProto, helper
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.core.onnx_exec import execute_onnx
+from test_integer_exact import SPECS, images, randomized_model
+
+from bireal_fpga.boards import load_board
+from bireal_fpga.execution.finn_python import run_finn_python
+from bireal_fpga.export.qonnx_export import export_qonnx
+from bireal_fpga.hwlayers.convert import (
+    HW_DOMAIN,
+    MappingError,
+    check_all_hw,
+    partition_and_specialize,
+    to_hw_layers,
+)
+from bireal_fpga.hwlayers.finn_env import finn_ready
+from bireal_fpga.hwlayers.folding import FoldingError, fold
+from bireal_fpga.hwlayers.infer_global_sum_pool import InferGlobalSumPool
+from bireal_fpga.integer.derive import integer_form
+from bireal_fpga.integer.forward import run_integer
+
+# every spec shape the tests know: tiny, odd sizes, ImageNet stem with maxpool, width change at
+# stride 1, grey input, narrow bit widths
+CASES = list(SPECS)
+
+
+def first_difference(ref: dict, got: dict) -> str | None:
+    for name, value in ref.items():
+        if name in got and not np.array_equal(value, got[name]):
+            idx = tuple(int(i) for i in np.argwhere(value != got[name])[0])
+            return f"{name} at {idx}"
+    return None
+
+
+@pytest.fixture(scope="module", params=CASES, ids=CASES)
+def compiled(request):
+    spec = SPECS[request.param]
+    model = randomized_model(spec, seed=7)
+    net = integer_form(model)
+    qonnx_model = export_qonnx(net)
+    hw = to_hw_layers(qonnx_model)
+    return spec, net, qonnx_model, hw
+
+
+def test_qonnx_export_executes_exactly(compiled) -> None:
+    spec, net, qonnx_model, _ = compiled
+    x = images(spec, 6, seed=11)
+    ref: dict = {}
+    run_integer(net, x, trace=ref)
+    got = [
+        execute_onnx(qonnx_model, {"global_in": xi.permute(1, 2, 0)[None].numpy().astype("f4")})
+        for xi in x
+    ]
+    scores = np.rint(np.stack([g["global_out"].reshape(-1) for g in got])).astype(np.int64)
+    assert np.array_equal(scores, ref["head"].numpy())
+
+
+def test_hw_graph_holds_only_hw_layers(compiled) -> None:
+    spec, _, _, hw = compiled
+    assert all(n.domain == HW_DOMAIN for n in hw.graph.node)
+    ops = {n.op_type for n in hw.graph.node}
+    assert {"MVAU", "Thresholding", "ElementwiseAdd", "DuplicateStreams"} <= ops
+    assert {"ConvolutionInputGenerator", "GlobalAccPool"} <= ops
+    from qonnx.custom_op.registry import getCustomOp
+
+    xnor = [
+        n
+        for n in hw.graph.node
+        if n.op_type == "MVAU" and getCustomOp(n).get_nodeattr("binaryXnorMode") == 1
+    ]
+    assert len(xnor) == sum(spec.blocks)  # one XNOR-popcount MVAU per Bi-Real block
+
+
+def test_finn_python_execution_is_bit_exact(compiled) -> None:
+    spec, net, _, hw = compiled
+    x = images(spec, 12, seed=12)
+    ref_t: dict = {}
+    run_integer(net, x, trace=ref_t)
+    ref = {k: v.numpy() for k, v in ref_t.items()}
+    got: dict = {}
+    scores = run_finn_python(hw, x.numpy(), trace=got)
+    assert set(ref) == set(got)
+    assert first_difference(ref, got) is None, (
+        f"first differing layer: {first_difference(ref, got)}"
+    )
+    assert np.array_equal(scores, ref["head"])
+
+
+def test_partition_and_specialize(compiled, tmp_path) -> None:
+    _, _, _, hw = compiled
+    child = partition_and_specialize(hw, load_board("ZCU104").part, tmp_path)
+    assert all(n.op_type.endswith(("_hls", "_rtl")) for n in child.graph.node)
+    assert len(child.graph.node) == len(hw.graph.node)
+
+
+def test_a_changed_threshold_is_detected() -> None:
+    spec = SPECS["tiny"]
+    net = integer_form(randomized_model(spec, seed=3))
+    hw = to_hw_layers(export_qonnx(net))
+    x = images(spec, 12, seed=5)
+    ref = None
+    # move every threshold of one binary MVAU by one popcount
+    from qonnx.custom_op.registry import getCustomOp
+
+    mvau = next(
+        n
+        for n in hw.graph.node
+        if n.op_type == "MVAU" and getCustomOp(n).get_nodeattr("binaryXnorMode") == 1
+    )
+    t = hw.get_initializer(mvau.input[2])
+    hw.set_initializer(mvau.input[2], t + 1)
+    del ref
+    ref_t: dict = {}
+    run_integer(net, x, trace=ref_t)
+    got: dict = {}
+    run_finn_python(hw, x.numpy(), trace=got)
+    assert first_difference({k: v.numpy() for k, v in ref_t.items()}, got) is not None
+
+
+def _sum_pool_graph(keepdims: int = 1) -> ModelWrapper:
+    node = helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=keepdims)
+    out_shape = [1, 1, 1, 5] if keepdims else [1, 5]
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+    )
+    model = ModelWrapper(helper.make_model(graph))
+    model.set_initializer("axes", np.array([1, 2], dtype=np.int64))
+    model.set_tensor_datatype("x", DataType["INT8"])
+    return model
+
+
+def test_infer_global_sum_pool_before_and_after() -> None:
+    finn_ready()
+    model = _sum_pool_graph()
+    x = np.random.default_rng(0).integers(-128, 128, (1, 3, 4, 5)).astype(np.float32)
+    before = execute_onnx(model, {"x": x})["y"]
+    after_model = model.transform(InferGlobalSumPool())
+    assert [n.op_type for n in after_model.graph.node] == ["GlobalAccPool"]
+    after = execute_onnx(after_model, {"x": x})["y"]
+    assert np.array_equal(before, after)
+    assert np.array_equal(after.reshape(-1), x.sum(axis=(1, 2)).reshape(-1))
+
+
+def test_infer_global_sum_pool_leaves_other_reductions() -> None:
+    model = _sum_pool_graph(keepdims=0)
+    assert [n.op_type for n in model.transform(InferGlobalSumPool()).graph.node] == ["ReduceSum"]
+
+
+def test_unmappable_node_is_named() -> None:
+    model = _sum_pool_graph(keepdims=0)
+    model.graph.node[0].name = "head_pool"
+    with pytest.raises(MappingError, match="'head_pool' \\(op type ReduceSum\\)"):
+        check_all_hw(model)
+
+
+def test_folding_meets_target_or_names_best(tmp_path) -> None:
+    spec = SPECS["tiny"]
+    hw = to_hw_layers(export_qonnx(integer_form(randomized_model(spec, seed=1))))
+    board = load_board("ZCU104")
+    child = partition_and_specialize(hw, board.part, tmp_path)
+    _, best = fold(child, board, "max")
+    _, slow = fold(child, board, best.fps / 4)
+    assert slow.fps >= best.fps / 4 and slow.total["LUT"] <= best.total["LUT"]
+    with pytest.raises(FoldingError, match="best achievable is"):
+        fold(child, board, best.fps * 10)
+
+
+def test_build_and_verify_cli(tmp_path) -> None:
+    out = tmp_path / "b"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bireal_fpga",
+            "build",
+            "tiny",
+            "--board",
+            "PYNQ-Z2",
+            "--out",
+            str(out),
+            "--until",
+            "hw",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "report.json").read_text())
+    for key in ("stages", "folding", "estimates"):
+        assert key in report
+    est = report["estimates"]
+    assert set(est["total"]) == {"LUT", "BRAM36", "URAM", "DSP"}
+    assert est["fps"] > 0 and est["clock_mhz"] == 100
+    for name in ("qonnx.onnx", "hw.onnx", "folded.onnx", "folding_config.json", "integer.npz"):
+        assert (out / name).is_file(), name
+    ver = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bireal_fpga",
+            "verify",
+            str(out),
+            "--stages",
+            "pytorch,golden,python",
+            "--n",
+            "8",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert ver.returncode == 0, ver.stderr
+    result = json.loads(ver.stdout)
+    assert set(result["stages"]) == {"pytorch", "golden", "python"}
+    for stage in result["stages"].values():
+        assert stage == {"n": 8, "mismatches": 0, "first_mismatch": None}
+    assert 0.0 <= result["float_top1_agreement"] <= 1.0
+    # a folding override that names a node the graph does not have
+    bad = tmp_path / "fold.json"
+    bad.write_text(json.dumps({"NoSuchNode": {"PE": 2}}))
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bireal_fpga",
+            "build",
+            "tiny",
+            "--board",
+            "ZCU104",
+            "--out",
+            str(tmp_path / "c"),
+            "--folding",
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "NoSuchNode" in run.stderr
+    assert not (tmp_path / "c").exists()
+
+
+def test_target_fps_out_of_reach_gives_best(tmp_path) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bireal_fpga",
+            "build",
+            "tiny",
+            "--board",
+            "PYNQ-Z2",
+            "--out",
+            str(tmp_path / "b"),
+            "--target-fps",
+            "1e12",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2
+    last = run.stderr.strip().splitlines()[-1]  # progress lines, then the one-line error
+    assert last.startswith("error:") and "best achievable" in last
+    assert not (tmp_path / "b").exists()
+
+
+def test_torch_images_roundtrip_layout() -> None:
+    """NHWC packing at the boundary: channel order is preserved through export."""
+    spec = SPECS["grey-28"]
+    net = integer_form(randomized_model(spec, seed=2))
+    hw = to_hw_layers(export_qonnx(net))
+    x = torch.zeros((2, 1, 28, 28), dtype=torch.uint8)
+    x[0, 0, :, :14] = 255
+    x[1, 0, :14, :] = 255
+    assert np.array_equal(run_finn_python(hw, x.numpy()), run_integer(net, x).numpy())
