@@ -251,14 +251,22 @@ def test_build_tiny_then_refuse_other_source(tmp_path: Path) -> None:
     report_path = out / "report.json"
     report = json.loads(report_path.read_text())
     assert report["complete"] is False
-    assert [s["name"] for s in report["stages"]] == ["model", "integer", "golden-check"]
+    assert [s["name"] for s in report["stages"]] == [
+        "model",
+        "integer",
+        "golden-check",
+        "qonnx",
+        "hw",
+        "specialize",
+        "folding",
+    ]
     assert report["golden_check"]["mismatches"] == 0
     assert report["source"] == "tiny"
     assert report["spec"] == preset("tiny").to_dict()
-    assert report["missing_stages"], "the compiler stages are not implemented yet"
+    assert report["missing_stages"] == ["rtl", "rtlsim", "bitstream", "driver"]
     assert (out / "integer.npz").is_file()
     assert IntegerNet.load(out / "integer.npz").input_shape == (3, 16, 16)
-    assert not (tmp_path / "b.partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # no partial folder left
 
     before = report_path.read_bytes()
     refused = cli("build", "tiny-mnist", "--board", "ZCU104", "--out", out)
