@@ -29,6 +29,7 @@ import torch
 from bireal_fpga.build import run_build
 from bireal_fpga.golden.model import GoldenModel
 from bireal_fpga.models.bireal import BiRealNet
+from bireal_fpga.models.calibration import calibrated_random_model
 from bireal_fpga.spec import BiRealSpec, load_spec
 from bireal_fpga.train.checkpoint import save_checkpoint
 from bireal_fpga.verify import verify
@@ -54,18 +55,7 @@ PRESETS = {
 
 def calibrated(spec: BiRealSpec, seed: int) -> BiRealNet:
     torch.manual_seed(seed)
-    model = BiRealNet(spec)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(-1.5, 1.5)
-                m.bias.uniform_(-1.0, 1.0)
-                m.reset_running_stats()
-                m.momentum = None
-        model.train()
-        for _ in range(4):
-            model(torch.rand(16, spec.input_channels, spec.input_size, spec.input_size))
-    return model.eval()
+    return calibrated_random_model(BiRealNet(spec), seed=seed, batches=4)
 
 
 def real_images(path: str | None, spec: BiRealSpec, n: int, workdir: Path) -> str | None:

@@ -76,15 +76,16 @@ class BuildState:
 
 def step_load_model(cfg: BuildConfig, st: BuildState) -> None:
     from bireal_fpga.models.bireal import BiRealNet
+    from bireal_fpga.models.calibration import calibrated_random_model
     from bireal_fpga.spec import load_spec
     from bireal_fpga.train.checkpoint import load_checkpoint, save_checkpoint
 
     if cfg.source.endswith(".pt"):
         st.model = load_checkpoint(cfg.source).build_model()
         st.report["trained"] = True
-    else:
+    else:  # an untrained spec: random weights, calibrated BN (see models/calibration.py)
         torch.manual_seed(cfg.seed)
-        st.model = BiRealNet(load_spec(cfg.source)).eval()
+        st.model = calibrated_random_model(BiRealNet(load_spec(cfg.source)), seed=cfg.seed)
         st.report["trained"] = False
     st.report["spec"] = st.model.spec.to_dict()
     save_checkpoint(Path(cfg.out_dir) / "model.pt", st.model)

@@ -13,6 +13,7 @@ from bireal_fpga.integer.derive import BIG, integer_form, thresholds_for
 from bireal_fpga.integer.forward import run_integer
 from bireal_fpga.integer.params import IntegerNet
 from bireal_fpga.models.bireal import BiRealNet
+from bireal_fpga.models.calibration import calibrated_random_model
 from bireal_fpga.spec import BiRealSpec, load_spec
 
 SPECS = {
@@ -34,27 +35,8 @@ SPECS = {
 
 
 def randomized_model(spec: BiRealSpec, seed: int) -> BiRealNet:
-    """Random weights, random BN affine (some negative and one zero gamma, exercising the
-    weight-flip and constant paths) and BN running statistics calibrated on random images."""
     torch.manual_seed(seed)
-    model = BiRealNet(spec)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(-1.5, 1.5)
-                m.bias.uniform_(-1.0, 1.0)
-                m.weight[0] = 0.0
-        model.head.bias.uniform_(-1.0, 1.0)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None  # exact averages over the calibration batches
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            x = torch.rand(32, spec.input_channels, spec.input_size, spec.input_size)
-            model(x)
-    return model.eval()
+    return calibrated_random_model(BiRealNet(spec), seed=seed)
 
 
 def images(spec: BiRealSpec, n: int, seed: int) -> torch.Tensor:
