@@ -29,6 +29,7 @@ from bireal_fpga.hwlayers.convert import (
 from bireal_fpga.hwlayers.finn_env import finn_ready
 from bireal_fpga.hwlayers.folding import FoldingError, fold
 from bireal_fpga.hwlayers.infer_global_sum_pool import InferGlobalSumPool
+from bireal_fpga.hwlayers.mark_uniform_thresholds import is_uniform
 from bireal_fpga.integer.derive import integer_form
 from bireal_fpga.integer.forward import run_integer
 
@@ -100,10 +101,28 @@ def test_finn_python_execution_is_bit_exact(compiled) -> None:
 
 
 def test_partition_and_specialize(compiled, tmp_path) -> None:
-    _, _, _, hw = compiled
+    spec, _, _, hw = compiled
     child = partition_and_specialize(hw, load_board("ZCU104").part, tmp_path)
     assert all(n.op_type.endswith(("_hls", "_rtl")) for n in child.graph.node)
     assert len(child.graph.node) == len(hw.graph.node)
+    from qonnx.custom_op.registry import getCustomOp
+
+    uniform = [
+        n
+        for n in child.graph.node
+        if n.op_type == "Thresholding_rtl" and getCustomOp(n).get_nodeattr("uniform_thres")
+    ]
+    # one saturation per block (+ the ImageNet stem's level shift), never a BN threshold unit
+    assert len(uniform) == sum(spec.blocks) + (spec.stem == "imagenet")
+    for n in uniform:
+        assert is_uniform(child.get_initializer(n.input[1]))
+
+
+def test_is_uniform() -> None:
+    assert is_uniform(np.tile(np.arange(-127, 128), (4, 1)))
+    assert not is_uniform(np.array([[0, 1, 2], [0, 1, 3]]))
+    assert not is_uniform(np.array([[0, 2, 4]]))
+    assert not is_uniform(np.array([[0]]))
 
 
 def test_a_changed_threshold_is_detected() -> None:

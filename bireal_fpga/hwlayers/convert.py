@@ -17,6 +17,7 @@ from qonnx.transformation.infer_data_layouts import InferDataLayouts
 from bireal_fpga.errors import BiRealError
 from bireal_fpga.hwlayers.finn_env import finn_ready
 from bireal_fpga.hwlayers.infer_global_sum_pool import InferGlobalSumPool
+from bireal_fpga.hwlayers.mark_uniform_thresholds import MarkUniformThresholds
 
 HW_DOMAIN = "finn.custom_op.fpgadataflow"
 
@@ -90,4 +91,5 @@ def partition_and_specialize(model: ModelWrapper, part: str, workdir: Path) -> M
             f"expected one dataflow partition holding every node; outside it: {outside}"
         )
     child = ModelWrapper(getCustomOp(partitions[0]).get_nodeattr("model"))
-    return child.transform(SpecializeLayers(part))
+    child = child.transform(SpecializeLayers(part))
+    return child.transform(MarkUniformThresholds())
