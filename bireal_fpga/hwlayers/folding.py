@@ -53,7 +53,7 @@ class Estimates:
         }
 
 
-def _set_folding(model: ModelWrapper, cycles: int) -> ModelWrapper:
+def _set_folding(model: ModelWrapper, cycles: int, board: Board) -> ModelWrapper:
     from finn.transformation.fpgadataflow.set_folding import SetFolding
 
     # SetFolding prints and warns once per node it cannot fold further: keep the log readable
@@ -63,7 +63,52 @@ def _set_folding(model: ModelWrapper, cycles: int) -> ModelWrapper:
         warnings.catch_warnings(),
     ):
         warnings.simplefilter("ignore")
-        return model.transform(SetFolding(target_cycles_per_frame=cycles))
+        folded = model.transform(SetFolding(target_cycles_per_frame=cycles))
+    return assign_memories(folded, board)
+
+
+def assign_memories(model: ModelWrapper, board: Board) -> ModelWrapper:
+    """Weight memories of MVAUs to UltraRAM where block RAM runs out.
+
+    Starting from block RAM for every weight memory, the MVAU whose move to UltraRAM frees the
+    most BRAM per URAM it takes is moved, until the estimated BRAM fits the board or no URAM is
+    left. Uses FINN's per-node BRAM/URAM cost models.
+    """
+    if board.resources.get("URAM", 0) <= 0:
+        return model
+    mvaus = []
+    for node in model.graph.node:
+        inst = getCustomOp(node)
+        if node.op_type.startswith("MVAU") and inst.get_nodeattr("mem_mode") == (
+            "internal_decoupled"
+        ):
+            inst.set_nodeattr("ram_style", "auto")
+            mvaus.append(inst)
+    part = board.part
+    bram18 = sum(
+        getCustomOp(n).bram_estimation(part)
+        for n in model.graph.node
+        if hasattr(getCustomOp(n), "bram_estimation")
+    )
+    bram_budget = 2 * board.resources["BRAM36"]
+    uram_left = board.resources["URAM"]
+    while bram18 > bram_budget:
+        best, best_gain = None, 0.0
+        for inst in mvaus:
+            if inst.get_nodeattr("ram_style") == "ultra":
+                continue
+            saved = inst.bram_estimation(part)
+            inst.set_nodeattr("ram_style", "ultra")
+            cost = inst.uram_estimation(part)
+            inst.set_nodeattr("ram_style", "auto")
+            if saved > 0 and cost <= uram_left and saved / max(cost, 1) > best_gain:
+                best, best_gain = inst, saved / max(cost, 1)
+        if best is None:
+            break
+        bram18 -= best.bram_estimation(part)
+        best.set_nodeattr("ram_style", "ultra")
+        uram_left -= best.uram_estimation(part)
+    return model
 
 
 def folding_config(model: ModelWrapper) -> dict[str, dict[str, Any]]:
@@ -153,7 +198,7 @@ def fold(
         return fold_max(model, board)
     fps = float(target_fps)
     cycles = max(1, int(clock_hz // fps))
-    folded = _set_folding(model, cycles)
+    folded = _set_folding(model, cycles, board)
     est = estimate(folded, board)
     if est.fps < fps * (1 - 1e-9):
         _, best = fold_max(model, board)
@@ -165,27 +210,37 @@ def fold(
 
 
 def fold_max(model: ModelWrapper, board: Board) -> tuple[ModelWrapper, Estimates]:
-    """The fastest folding whose estimated resources fit the board: a bisection over the
-    cycles-per-frame target (log scale, to within 2 %). Where even the fully folded design
-    does not fit by the estimates, that design is returned with ``fits = False``."""
-    fastest = _set_folding(model, 1)
-    est = estimate(fastest, board)
-    if est.fits:
-        return fastest, est
-    hi = 1 << 40  # fully folded
-    slowest = _set_folding(model, hi)
+    """The fastest folding whose estimated resources fit the board.
+
+    Fits is not monotone in the cycles target (narrow, deep weight memories of a fully folded
+    design pack worse into BRAM/URAM than wider ones), so targets 1, 2, 4, ... cycles per
+    frame are tried until one fits, then the step before it is bisected (log scale, to within
+    2 %). Where no target fits by the estimates, the fully folded design is returned with
+    ``fits = False``.
+    """
+    slowest = _set_folding(model, 1 << 40, board)
     slow_est = estimate(slowest, board)
-    if not slow_est.fits:
-        # FINN's cost models are pessimistic for 255-step threshold units (see the build
-        # report's per-layer table): report the fully folded design with fits = false
+    cycles, previous = 1, None
+    found: tuple[ModelWrapper, Estimates] | None = None
+    while cycles <= 2 * slow_est.max_cycles:
+        folded = _set_folding(model, cycles, board)
+        est = estimate(folded, board)
+        if est.fits:
+            found = (folded, est)
+            break
+        previous, cycles = cycles, cycles * 2
+    if found is None:
+        # FINN's cost models are pessimistic for some units (see the per-layer table)
         return slowest, slow_est
-    lo, best = 1, (slowest, slow_est)
+    if previous is None:
+        return found
+    lo, hi = previous, cycles
     while hi > lo * 1.02 + 1:
         mid = int(round((lo * hi) ** 0.5))
-        folded = _set_folding(model, mid)
-        e = estimate(folded, board)
-        if e.fits:
-            hi, best = mid, (folded, e)
+        folded = _set_folding(model, mid, board)
+        est = estimate(folded, board)
+        if est.fits:
+            hi, found = mid, (folded, est)
         else:
             lo = mid
-    return best
+    return found
