@@ -15,7 +15,6 @@ reported: top-1 agreement of the float training form with the integer form.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +142,3 @@ def verify(
     result["float_top1_agreement"] = float(agree.mean())
     result["float_top1_disagreements"] = int((~agree).sum())
     return result
-
-
-def verify_json(result: dict[str, Any]) -> str:
-    return json.dumps(result)

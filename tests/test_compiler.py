@@ -130,7 +130,6 @@ def test_a_changed_threshold_is_detected() -> None:
     net = integer_form(randomized_model(spec, seed=3))
     hw = to_hw_layers(export_qonnx(net))
     x = images(spec, 12, seed=5)
-    ref = None
     # move every threshold of one binary MVAU by one popcount
     from qonnx.custom_op.registry import getCustomOp
 
@@ -141,7 +140,6 @@ def test_a_changed_threshold_is_detected() -> None:
     )
     t = hw.get_initializer(mvau.input[2])
     hw.set_initializer(mvau.input[2], t + 1)
-    del ref
     ref_t: dict = {}
     run_integer(net, x, trace=ref_t)
     got: dict = {}
