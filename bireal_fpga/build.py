@@ -49,6 +49,7 @@ class BuildConfig:
         until: last stage group: ``integer``, ``qonnx`` or ``hw``.
         target_fps: ``"max"`` or a number.
         folding_config: a FINN folding-config JSON that overrides the automatic folding.
+        top1: the accelerator outputs the best class index (LabelSelect), not the scores.
         n_check: random images of the golden-model check.
         seed: seed of an untrained model and of the check images.
     """
@@ -59,6 +60,7 @@ class BuildConfig:
     until: str = "hw"
     target_fps: str = "max"
     folding_config: str | None = None
+    top1: bool = False
     n_check: int = 32
     seed: int = 0
 
@@ -118,7 +120,7 @@ def step_golden_check(cfg: BuildConfig, st: BuildState) -> None:
 def step_export_qonnx(cfg: BuildConfig, st: BuildState) -> None:
     from bireal_fpga.export.qonnx_export import export_qonnx
 
-    st.qonnx = export_qonnx(st.integer)
+    st.qonnx = export_qonnx(st.integer, top1=cfg.top1)
     st.qonnx.save(str(Path(cfg.out_dir) / "qonnx.onnx"))
 
 
@@ -205,6 +207,7 @@ def run_build(
     until: str = "hw",
     target_fps: str = "max",
     folding_config: str | None = None,
+    top1: bool = False,
     n_check: int = 32,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -225,6 +228,7 @@ def run_build(
         until=until,
         target_fps=target_fps,
         folding_config=folding_config,
+        top1=top1,
         n_check=n_check,
     )
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ def _first_difference(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) ->
     order = ["stem"] + sorted(
         (k for k in ref if k.startswith("blocks.")), key=lambda k: int(k.split(".")[1])
     )
-    order.append("head")
+    order += ["head", "top1"]
     for name in order:
         if name not in got:
             continue
@@ -40,7 +40,8 @@ def _first_difference(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) ->
             return f"layer {name}: shape {b.shape} != {a.shape}"
         if not np.array_equal(a, b):
             idx = tuple(int(i) for i in np.argwhere(a != b)[0])
-            return f"image {idx[0]}, layer {name} at {idx[1:]}: {int(b[idx])} != {int(a[idx])}"
+            where = f" at {idx[1:]}" if len(idx) > 1 else ""
+            return f"image {idx[0]}, layer {name}{where}: {int(b[idx])} != {int(a[idx])}"
     return None
 
 
@@ -121,9 +122,12 @@ def verify(
 
             from bireal_fpga.execution.finn_python import run_finn_python
 
-            run_finn_python(
+            outputs = run_finn_python(
                 ModelWrapper(str(out / "hw.onnx")), images, trace=got, progress=progress
             )
+            if outputs.shape[1] == 1:  # a top-1 build: the output is the best class index
+                got["top1"] = outputs[:, 0]
+                ref["top1"] = ref_scores.argmax(1)
         bad = [
             i
             for i in range(n_img)

@@ -324,3 +324,16 @@ def test_finn_python_on_100_real_images() -> None:
     assert first_difference(ref, got) is None, (
         f"first differing layer: {first_difference(ref, got)}"
     )
+
+
+def test_top1_output_is_label_select() -> None:
+    spec = SPECS["odd-sizes"]
+    net = integer_form(randomized_model(spec, seed=4))
+    hw = to_hw_layers(export_qonnx(net, top1=True))
+    assert hw.graph.node[-1].op_type == "LabelSelect"
+    x = images(spec, 50, seed=6)
+    got: dict = {}
+    top1 = run_finn_python(hw, x.numpy(), trace=got)
+    scores = run_integer(net, x)
+    assert np.array_equal(top1[:, 0], scores.argmax(1).numpy())
+    assert np.array_equal(got["head"], scores.numpy())

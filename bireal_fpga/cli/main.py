@@ -328,6 +328,7 @@ def export(ckpt: Path, out_file: Path) -> None:
 )
 @click.option("--target-fps", default="max", show_default=True, help="'max' or frames/s")
 @click.option("--folding", "folding_config", default=None, help="folding-config JSON to apply")
+@click.option("--top1", is_flag=True, help="output the best class index instead of the scores")
 @click.option(
     "--n", "n_check", default=32, show_default=True, help="random images for the golden check"
 )
@@ -338,6 +339,7 @@ def build(
     until: str,
     target_fps: str,
     folding_config: str | None,
+    top1: bool,
     n_check: int,
 ) -> None:
     """Build SOURCE (checkpoint or spec) for BOARD, as far as the pipeline exists today."""
@@ -350,6 +352,7 @@ def build(
         until=until,
         target_fps=target_fps,
         folding_config=folding_config,
+        top1=top1,
         n_check=n_check,
         log=lambda msg: click.echo(msg, err=True),
     )

@@ -21,25 +21,28 @@ def run_finn_python(
     trace: dict[str, np.ndarray] | None = None,
     progress: bool = False,
 ) -> np.ndarray:
-    """Class scores ``[N, classes]`` (int64) of uint8 NCHW ``images`` through ``model``."""
+    """The graph's outputs (int64 ``[N, classes]`` scores, or ``[N, 1]`` top-1 indices) for
+    uint8 NCHW ``images``; ``trace`` gets ``stem``, ``blocks.<i>`` and ``head`` (the scores)."""
     finn_ready()
     in_name = model.graph.input[0].name
     out_name = model.graph.output[0].name
     names = {out for node in model.graph.node for out in node.output}
     layer_names = sorted(n for n in names if n == "stem" or n.startswith("blocks."))
-    scores = []
+    has_scores = "scores" in names  # with a top-1 output, the scores are an inner tensor
+    outputs, scores = [], []
     per_layer: dict[str, list[np.ndarray]] = {n: [] for n in layer_names}
     for img in tqdm(images, desc="finn python", disable=not progress, leave=False):
         x = img.transpose(1, 2, 0)[None].astype(np.float32)
-        ctx = execute_onnx(model, {in_name: x}, return_full_exec_context=trace is not None)
-        scores.append(np.asarray(ctx[out_name]).reshape(-1))
+        full = trace is not None and has_scores
+        ctx = execute_onnx(model, {in_name: x}, return_full_exec_context=trace is not None or full)
+        outputs.append(np.asarray(ctx[out_name]).reshape(-1))
+        scores.append(np.asarray(ctx["scores" if full else out_name]).reshape(-1))
         if trace is not None:
             for name in layer_names:
                 per_layer[name].append(np.asarray(ctx[name])[0].transpose(2, 0, 1))
     if trace is not None:
         for name, values in per_layer.items():
             trace[name] = np.rint(np.stack(values)).astype(np.int64)
-    result = np.rint(np.stack(scores)).astype(np.int64)
     if trace is not None:
-        trace["head"] = result
-    return result
+        trace["head"] = np.rint(np.stack(scores)).astype(np.int64)
+    return np.rint(np.stack(outputs)).astype(np.int64)

@@ -198,8 +198,13 @@ def _stem_with_maxpool(
     return out, ((h + 2 - 3) // 2 + 1, (w + 2 - 3) // 2 + 1, c)
 
 
-def export_qonnx(net: IntegerNet) -> ModelWrapper:
-    """The QONNX (FINN-dialect, streamlined) model of ``net``; batch size 1, NHWC."""
+def export_qonnx(net: IntegerNet, *, top1: bool = False) -> ModelWrapper:
+    """The QONNX (FINN-dialect, streamlined) model of ``net``; batch size 1, NHWC.
+
+    Output ``global_out``: the integer class scores ``[1, 1, 1, classes]``, or with ``top1``
+    the index of the best class ``[1, 1, 1, 1]`` (ONNX TopK: among equal scores the lowest
+    index, as ``torch.argmax``), which FINN maps to a ``LabelSelect`` layer.
+    """
     c, h, w = net.input_shape
     b = _GraphBuilder()
     res_dt = _int_dtype(net.residual_min, net.residual_max)
@@ -237,18 +242,26 @@ def export_qonnx(net: IntegerNet) -> ModelWrapper:
         "fc",
     )
     bias = net.head_bias.astype(np.float32).reshape(1, 1, 1, -1)
-    b.node("Add", [scores, b.const("fc_b", bias, DataType["INT32"])], "scores")
-    b.nodes[-1].output[0] = "global_out"
+    logits = b.node(
+        "Add", [scores, b.const("fc_b", bias, DataType["INT32"])], "scores", out="scores"
+    )
+    n_out = net.head_bias.shape[0]
+    if top1:
+        k = b.name("k")
+        b.nodes.append(
+            helper.make_node(
+                "TopK", [logits, k], [b.name("top_val"), "global_out"], axis=-1, name="TopK_0"
+            )
+        )
+        n_out = 1
+    else:
+        b.nodes[-1].output[0] = "global_out"
 
     graph = helper.make_graph(
         b.nodes,
         "bireal",
         [helper.make_tensor_value_info("global_in", TensorProto.FLOAT, [1, h, w, c])],
-        [
-            helper.make_tensor_value_info(
-                "global_out", TensorProto.FLOAT, [1, 1, 1, net.head_bias.shape[0]]
-            )
-        ],
+        [helper.make_tensor_value_info("global_out", TensorProto.FLOAT, [1, 1, 1, n_out])],
     )
     graph.value_info.extend(
         helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
@@ -258,6 +271,8 @@ def export_qonnx(net: IntegerNet) -> ModelWrapper:
     for name, value in b.inits.items():
         model.set_initializer(name, value)
     model.set_initializer(axes, np.array([1, 2], dtype=np.int64))
+    if top1:
+        model.set_initializer(k, np.array([1], dtype=np.int64))
     model.set_tensor_layout("global_in", DataLayout.NHWC)
     model.set_tensor_datatype("global_in", DataType["UINT8"])
     for name, dt in b.dtypes.items():

@@ -39,6 +39,9 @@ def to_hw_layers(model: ModelWrapper) -> ModelWrapper:
     from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation import (
         InferElementwiseBinaryOperation,
     )
+    from finn.transformation.fpgadataflow.convert_to_hw.label_select import (
+        InferLabelSelectLayer,
+    )
     from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
     from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (  # noqa: E501
         InferQuantizedMatrixVectorActivation,
@@ -59,6 +62,7 @@ def to_hw_layers(model: ModelWrapper) -> ModelWrapper:
         # only the adds: a Mul or Sub becoming a HW node would cut the partition (toolchain notes)
         InferElementwiseBinaryOperation(lambda _m, node: node.op_type == "Add"),
         InferDuplicateStreamsLayer(),
+        InferLabelSelectLayer(),
         GiveUniqueNodeNames(),
     ]
     for step in steps:
