@@ -3,6 +3,7 @@
 Steps (each writes its artefact into the build folder and a line into ``report.json``):
 
 ``model``        the float model (checkpoint, or an untrained spec) -> ``model.pt``
+                 (a ``.onnx`` source, the ``qonnx.onnx`` of an earlier build, starts at ``hw``)
 ``integer``      its integer inference form -> ``integer.npz``
 ``golden-check`` numpy golden model == PyTorch integer form on random images
 ``qonnx``        QONNX export (FINN streamlined dialect) -> ``qonnx.onnx``
@@ -124,6 +125,25 @@ def step_export_qonnx(cfg: BuildConfig, st: BuildState) -> None:
     st.qonnx.save(str(Path(cfg.out_dir) / "qonnx.onnx"))
 
 
+def step_load_qonnx(cfg: BuildConfig, st: BuildState) -> None:
+    """A QONNX graph exported by bireal-fpga (``qonnx.onnx`` of an earlier build)."""
+    import onnx
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    try:
+        proto = onnx.load(cfg.source)
+    except Exception as exc:  # onnx raises DecodeError, OSError, ...
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise BiRealError(f"'{cfg.source}' is not an ONNX model ({first[:120]})") from None
+    if proto.producer_name != "bireal-fpga":
+        raise BiRealError(
+            f"'{cfg.source}' was not exported by bireal-fpga (producer "
+            f"'{proto.producer_name}'): build from the checkpoint or spec instead"
+        )
+    st.qonnx = ModelWrapper(proto)
+    st.qonnx.save(str(Path(cfg.out_dir) / "qonnx.onnx"))
+
+
 def step_hw_layers(cfg: BuildConfig, st: BuildState) -> None:
     from bireal_fpga.hwlayers.convert import to_hw_layers
 
@@ -219,6 +239,17 @@ def run_build(
     _check_target_fps(target_fps)
     if folding_config is not None and not Path(folding_config).is_file():
         raise BiRealError(f"folding config '{folding_config}' does not exist")
+    last_group = UNTIL.index(until)
+    if source.endswith(".onnx"):  # continue from an exported QONNX graph
+        if until != "hw":
+            raise BiRealError("a .onnx source starts after the integer form: use --until hw")
+        if not Path(source).is_file():
+            raise BiRealError(f"ONNX file '{source}' does not exist")
+        steps = [("qonnx", step_load_qonnx)] + [
+            (name, step) for name, group, step in STEPS if group == "hw"
+        ]
+    else:
+        steps = [(name, step) for name, group, step in STEPS if UNTIL.index(group) <= last_group]
     out = Path(out_dir)
     _check_out_dir(out, source)
     cfg = BuildConfig(
@@ -238,8 +269,6 @@ def run_build(
         {"version": __version__, "source": source, "board": asdict(b), "config": asdict(cfg)}
     )
     work_cfg = BuildConfig(**{**asdict(cfg), "out_dir": str(tmp)})
-    last_group = UNTIL.index(until)
-    steps = [(name, step) for name, group, step in STEPS if UNTIL.index(group) <= last_group]
     try:
         for name, step in steps:
             t0 = time.perf_counter()

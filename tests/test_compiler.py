@@ -337,3 +337,47 @@ def test_top1_output_is_label_select() -> None:
     scores = run_integer(net, x)
     assert np.array_equal(top1[:, 0], scores.argmax(1).numpy())
     assert np.array_equal(got["head"], scores.numpy())
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bireal_fpga", *map(str, args)], capture_output=True, text=True
+    )
+
+
+def test_onnx_sources(tmp_path) -> None:
+    """A .onnx source continues from an exported graph; foreign or broken files are refused."""
+    spec = SPECS["tiny"]
+    exported = export_qonnx(integer_form(randomized_model(spec, seed=1)))
+    good = tmp_path / "good.onnx"
+    exported.save(str(good))
+    run = _cli("build", good, "--board", "ZCU104", "--out", tmp_path / "ok")
+    assert run.returncode == 0, run.stderr
+    assert json.loads((tmp_path / "ok" / "report.json").read_text())["stages"][0]["name"] == "qonnx"
+
+    junk = tmp_path / "junk.onnx"
+    junk.write_text("not a model")
+    foreign = tmp_path / "foreign.onnx"
+    proto = exported.model
+    proto.producer_name = "someone-else"
+    ModelWrapper(proto).save(str(foreign))
+    # an op no HW layer implements, appended to a bireal-fpga graph
+    odd = ModelWrapper(export_qonnx(integer_form(randomized_model(spec, seed=1))).model)
+    odd.graph.output[0].name = "sig_out"
+    odd.graph.node.append(
+        helper.make_node("Sigmoid", ["global_out"], ["sig_out"], name="head_sigmoid")
+    )
+    unmappable = tmp_path / "unmappable.onnx"
+    odd.save(str(unmappable))
+    for source, needle in [
+        (junk, "is not an ONNX model"),
+        (foreign, "was not exported by bireal-fpga"),
+        (unmappable, "node 'head_sigmoid' (op type Sigmoid) cannot be mapped"),
+    ]:
+        out = tmp_path / f"out_{source.stem}"
+        run = _cli("build", source, "--board", "ZCU104", "--out", out)
+        assert run.returncode == 2, run.stderr
+        last = run.stderr.strip().splitlines()[-1]
+        assert last.startswith("error:") and needle in last, last
+        assert not out.exists()
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

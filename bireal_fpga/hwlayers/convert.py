@@ -63,12 +63,11 @@ def to_hw_layers(model: ModelWrapper) -> ModelWrapper:
         InferElementwiseBinaryOperation(lambda _m, node: node.op_type == "Add"),
         InferDuplicateStreamsLayer(),
         InferLabelSelectLayer(),
-        GiveUniqueNodeNames(),
     ]
     for step in steps:
         model = model.transform(step)
-    check_all_hw(model)
-    return model
+    check_all_hw(model)  # before renaming, so the error names the user's node
+    return model.transform(GiveUniqueNodeNames())
 
 
 def check_all_hw(model: ModelWrapper) -> None:
