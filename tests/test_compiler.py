@@ -38,6 +38,13 @@ from bireal_fpga.integer.forward import run_integer
 CASES = list(SPECS)
 
 
+def _cli(*args: object) -> subprocess.CompletedProcess:
+    """The real ``bireal-fpga`` command, as a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "bireal_fpga", *map(str, args)], capture_output=True, text=True
+    )
+
+
 def first_difference(ref: dict, got: dict) -> str | None:
     for name, value in ref.items():
         if name in got and not np.array_equal(value, got[name]):
@@ -200,23 +207,7 @@ def test_folding_meets_target_or_names_best(tmp_path) -> None:
 
 def test_build_and_verify_cli(tmp_path) -> None:
     out = tmp_path / "b"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bireal_fpga",
-            "build",
-            "tiny",
-            "--board",
-            "PYNQ-Z2",
-            "--out",
-            str(out),
-            "--until",
-            "hw",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    run = _cli("build", "tiny", "--board", "PYNQ-Z2", "--out", out, "--until", "hw")
     assert run.returncode == 0, run.stderr
     report = json.loads((out / "report.json").read_text())
     for key in ("stages", "folding", "estimates"):
@@ -226,22 +217,7 @@ def test_build_and_verify_cli(tmp_path) -> None:
     assert est["fps"] > 0 and est["clock_mhz"] == 100
     for name in ("qonnx.onnx", "hw.onnx", "folded.onnx", "folding_config.json", "integer.npz"):
         assert (out / name).is_file(), name
-    ver = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bireal_fpga",
-            "verify",
-            str(out),
-            "--stages",
-            "pytorch,golden,python",
-            "--n",
-            "8",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    ver = _cli("verify", out, "--stages", "pytorch,golden,python", "--n", 8, "--json")
     assert ver.returncode == 0, ver.stderr
     result = json.loads(ver.stdout)
     assert set(result["stages"]) == {"pytorch", "golden", "python"}
@@ -251,45 +227,13 @@ def test_build_and_verify_cli(tmp_path) -> None:
     # a folding override that names a node the graph does not have
     bad = tmp_path / "fold.json"
     bad.write_text(json.dumps({"NoSuchNode": {"PE": 2}}))
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bireal_fpga",
-            "build",
-            "tiny",
-            "--board",
-            "ZCU104",
-            "--out",
-            str(tmp_path / "c"),
-            "--folding",
-            str(bad),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    run = _cli("build", "tiny", "--board", "ZCU104", "--out", tmp_path / "c", "--folding", bad)
     assert run.returncode == 2 and "NoSuchNode" in run.stderr
     assert not (tmp_path / "c").exists()
 
 
 def test_target_fps_out_of_reach_gives_best(tmp_path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bireal_fpga",
-            "build",
-            "tiny",
-            "--board",
-            "PYNQ-Z2",
-            "--out",
-            str(tmp_path / "b"),
-            "--target-fps",
-            "1e12",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    run = _cli("build", "tiny", "--board", "PYNQ-Z2", "--out", tmp_path / "b", "--target-fps", 1e12)
     assert run.returncode == 2
     last = run.stderr.strip().splitlines()[-1]  # progress lines, then the one-line error
     assert last.startswith("error:") and "best achievable" in last
@@ -337,12 +281,6 @@ def test_top1_output_is_label_select() -> None:
     scores = run_integer(net, x)
     assert np.array_equal(top1[:, 0], scores.argmax(1).numpy())
     assert np.array_equal(got["head"], scores.numpy())
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bireal_fpga", *map(str, args)], capture_output=True, text=True
-    )
 
 
 def test_onnx_sources(tmp_path) -> None:
