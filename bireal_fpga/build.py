@@ -35,8 +35,10 @@ from bireal_fpga import __version__
 from bireal_fpga.boards import Board, load_board
 from bireal_fpga.errors import BiRealError
 
-UNTIL = ("integer", "qonnx", "hw")
-LATER_STAGES = ["rtl", "rtlsim", "bitstream", "driver"]
+UNTIL = ("integer", "qonnx", "hw", "rtl")
+LATER_STAGES = ["bitstream", "driver"]
+SIZING_FRAMES = 3  # frames of the FIFO-sizing simulation
+MAX_FIFO_GROWTH = 4  # stalled verification runs answered by doubling the full FIFOs
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,14 @@ class BuildConfig:
         source: checkpoint (``.pt``) or spec (preset / file / inline JSON).
         board: board preset name (``hw/boards``).
         out_dir: the build folder.
-        until: last stage group: ``integer``, ``qonnx`` or ``hw``.
+        until: last stage group: ``integer``, ``qonnx``, ``hw`` or ``rtl``.
         target_fps: ``"max"`` or a number.
         folding_config: a FINN folding-config JSON that overrides the automatic folding.
         top1: the accelerator outputs the best class index (LabelSelect), not the scores.
-        n_check: random images of the golden-model check.
+        n_check: random images of the golden-model check and of the stitched simulation.
         seed: seed of an untrained model and of the check images.
+        synth: Yosys resource estimates of the RTL (the ``synth`` step).
+        jobs: parallel Yosys processes.
     """
 
     source: str
@@ -64,6 +68,8 @@ class BuildConfig:
     top1: bool = False
     n_check: int = 32
     seed: int = 0
+    synth: bool = True
+    jobs: int = 2
 
 
 class BuildState:
@@ -74,6 +80,9 @@ class BuildState:
         self.qonnx: Any = None
         self.hw: Any = None
         self.specialized: Any = None
+        self.folded: Any = None
+        self.rtl_graph: Any = None
+        self.design: Any = None
         self.report: dict[str, Any] = {"stages": []}
 
 
@@ -170,10 +179,100 @@ def step_folding(cfg: BuildConfig, st: BuildState) -> None:
     folded, est = fold(st.specialized, st.board, cfg.target_fps, config_file=folding_file)
     out = Path(cfg.out_dir)
     folded.save(str(out / "folded.onnx"))
+    st.folded = folded
     config = folding_config(folded)
     (out / "folding_config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
     st.report["folding"] = config
     st.report["estimates"] = est.to_dict()
+
+
+def _check_images(cfg: BuildConfig, st: BuildState, n: int) -> np.ndarray:
+    c, h, w = st.integer.input_shape
+    g = np.random.default_rng(cfg.seed + 1)
+    return g.integers(0, 256, size=(n, c, h, w), dtype=np.uint8)
+
+
+def step_rtl_graph(cfg: BuildConfig, st: BuildState) -> None:
+    from bireal_fpga.rtl.prepare import prepare_rtl_graph
+
+    st.rtl_graph = prepare_rtl_graph(st.folded)
+
+
+def step_fifo_sizing(cfg: BuildConfig, st: BuildState) -> None:
+    from bireal_fpga.rtlsim.fifo_sizing import size_fifos
+
+    workdir = Path(cfg.out_dir) / "fifo_sizing"
+    images = _check_images(cfg, st, SIZING_FRAMES)
+    st.rtl_graph, record = size_fifos(st.rtl_graph, workdir, images, progress=True)
+    shutil.rmtree(workdir, ignore_errors=True)
+    st.report["fifo_sizing"] = record
+
+
+def step_generate_rtl(cfg: BuildConfig, st: BuildState) -> None:
+    from bireal_fpga.rtl.stitch import stitch
+
+    out = Path(cfg.out_dir)
+    st.rtl_graph.save(str(out / "rtl.onnx"))
+    st.design = stitch(st.rtl_graph, out / "rtl", progress=True)
+
+
+def step_rtlsim(cfg: BuildConfig, st: BuildState) -> None:
+    """The stitched design on ``n_check`` random images == the PyTorch integer form."""
+    from bireal_fpga.integer.forward import run_integer
+    from bireal_fpga.rtl.stitch import set_fifo_depths, stitch
+    from bireal_fpga.rtlsim.stitched import StitchedSim, compare_outputs
+    from bireal_fpga.rtlsim.verilator_sim import SimulationStalled
+
+    out = Path(cfg.out_dir)
+    images = _check_images(cfg, st, cfg.n_check)
+    ref = run_integer(st.integer, torch.from_numpy(images)).numpy()
+    for attempt in range(MAX_FIFO_GROWTH + 1):
+        try:
+            outputs, timing, _ = StitchedSim(st.design, out / "sim").run(images)
+            break
+        except SimulationStalled as exc:
+            if not exc.full or attempt == MAX_FIFO_GROWTH:
+                raise
+            depths = {
+                n.name: 2 * _fifo_depth(n) for n in st.rtl_graph.graph.node if n.name in exc.full
+            }
+            st.rtl_graph = set_fifo_depths(st.rtl_graph, depths)
+            st.rtl_graph.save(str(out / "rtl.onnx"))
+            shutil.rmtree(out / "rtl")
+            st.design = stitch(st.rtl_graph, out / "rtl")
+            st.report.setdefault("fifo_growth", []).append(depths)
+    compare_outputs(outputs, ref, "stitched RTL simulation")
+    clock = st.board.clock_mhz
+    est_fps = clock * 1e6 / st.design.cycles
+    meas = timing.fps(clock)
+    st.report["rtl"] = {
+        "clock_mhz": clock,
+        "top": st.design.top,
+        "bottleneck": st.design.bottleneck,
+        "fps": {"estimated": est_fps, "measured": meas},
+        "interval_cycles": {"estimated": st.design.cycles, "measured": timing.interval},
+        "latency_cycles": timing.latency,
+        "rtlsim": {"n": len(images), "mismatches": 0, **timing.to_dict()},
+    }
+    del st.report["rtl"]["rtlsim"]["frame_end_cycles"]
+
+
+def _fifo_depth(node: Any) -> int:
+    from qonnx.custom_op.registry import getCustomOp
+
+    return int(getCustomOp(node).get_nodeattr("depth"))
+
+
+def step_synth(cfg: BuildConfig, st: BuildState) -> None:
+    from bireal_fpga.synth.report import synth_design
+
+    if not cfg.synth:
+        st.report.setdefault("rtl", {})["resources"] = None
+        st.report["rtl"]["fits"] = None
+        return
+    resources, fits = synth_design(st.design, st.board, jobs=cfg.jobs)
+    st.report.setdefault("rtl", {})["resources"] = resources
+    st.report["rtl"]["fits"] = fits
 
 
 STEPS: list[tuple[str, str, Callable[[BuildConfig, BuildState], None]]] = [
@@ -184,6 +283,11 @@ STEPS: list[tuple[str, str, Callable[[BuildConfig, BuildState], None]]] = [
     ("hw", "hw", step_hw_layers),
     ("specialize", "hw", step_specialize),
     ("folding", "hw", step_folding),
+    ("rtl-graph", "rtl", step_rtl_graph),
+    ("fifo-sizing", "rtl", step_fifo_sizing),
+    ("rtl", "rtl", step_generate_rtl),
+    ("rtlsim", "rtl", step_rtlsim),
+    ("synth", "rtl", step_synth),
 ]
 
 
@@ -224,16 +328,20 @@ def run_build(
     *,
     board: str,
     out_dir: str | Path,
-    until: str = "hw",
+    until: str | None = None,
     target_fps: str = "max",
     folding_config: str | None = None,
     top1: bool = False,
     n_check: int = 32,
+    synth: bool = True,
+    jobs: int = 2,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     b = load_board(board)  # validates the board before anything is written
     if n_check < 1:
         raise BiRealError(f"--n must be >= 1, got {n_check}")
+    if until is None:  # as far as the source allows
+        until = "hw" if source.endswith(".onnx") else "rtl"
     if until not in UNTIL:
         raise BiRealError(f"--until must be one of {', '.join(UNTIL)}, got '{until}'")
     _check_target_fps(target_fps)
@@ -241,8 +349,13 @@ def run_build(
         raise BiRealError(f"folding config '{folding_config}' does not exist")
     last_group = UNTIL.index(until)
     if source.endswith(".onnx"):  # continue from an exported QONNX graph
-        if until != "hw":
-            raise BiRealError("a .onnx source starts after the integer form: use --until hw")
+        if until not in ("hw", "rtl"):
+            raise BiRealError("a .onnx source starts after the integer form: use --until hw or rtl")
+        if until == "rtl":
+            raise BiRealError(
+                "a .onnx source has no integer form to verify the RTL against: build from the "
+                "checkpoint or spec for --until rtl, or use --until hw"
+            )
         if not Path(source).is_file():
             raise BiRealError(f"ONNX file '{source}' does not exist")
         steps = [("qonnx", step_load_qonnx)] + [
@@ -261,6 +374,8 @@ def run_build(
         folding_config=folding_config,
         top1=top1,
         n_check=n_check,
+        synth=synth,
+        jobs=jobs,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
@@ -293,8 +408,24 @@ def run_build(
             f"{e['bottleneck']}); LUT {t['LUT']:.0f}, BRAM36 {t['BRAM36']:.1f}, URAM "
             f"{t['URAM']:.0f}, DSP {t['DSP']:.0f}; fits {b.name}: {e['fits']}"
         )
+    if "rtl" in st.report:
+        r = st.report["rtl"]
+        meas = r["fps"]["measured"]
+        log(
+            f"[build] RTL: stitched simulation of {r['rtlsim']['n']} images == PyTorch integer "
+            f"form; {r['interval_cycles']['measured']} cycles/frame measured "
+            f"({r['interval_cycles']['estimated']} estimated) -> "
+            + (f"{meas:.0f}" if meas else "n/a")
+            + f" FPS at {r['clock_mhz']:g} MHz (bottleneck {r['bottleneck']})"
+        )
+        if r.get("resources"):
+            t = r["resources"]["total"]
+            log(
+                f"[build] Yosys: LUT {t['LUT']:.0f}, FF {t['FF']:.0f}, BRAM36 {t['BRAM36']:g}, "
+                f"URAM {t['URAM']:.0f}, DSP {t['DSP']:.0f}; fits {b.name}: {r['fits']}"
+            )
     log(
         f"[build] stopped after stage '{done[-1]}'; not implemented yet: "
-        f"{', '.join(LATER_STAGES)} (hardware backend issue); report: {out / 'report.json'}"
+        f"{', '.join(LATER_STAGES)}; report: {out / 'report.json'}"
     )
     return st.report

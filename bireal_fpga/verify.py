@@ -15,6 +15,7 @@ reported: top-1 agreement of the float training form with the integer form.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import torch
 
 from bireal_fpga.errors import BiRealError
 
-STAGES = ("pytorch", "golden", "python")
+STAGES = ("pytorch", "golden", "python", "rtlsim")
 
 
 def _first_difference(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> str | None:
@@ -96,7 +97,12 @@ def verify(
     report_path = out / "report.json"
     if not report_path.is_file():
         raise BiRealError(f"'{out}' is not a build folder (no report.json)")
-    needs = {"pytorch": "integer.npz", "golden": "integer.npz", "python": "hw.onnx"}
+    needs = {
+        "pytorch": "integer.npz",
+        "golden": "integer.npz",
+        "python": "hw.onnx",
+        "rtlsim": "rtl/manifest.json",
+    }
     for stage in stages:
         if not (out / needs[stage]).is_file():
             raise BiRealError(f"build '{out}' has no {needs[stage]} for stage '{stage}'")
@@ -117,6 +123,15 @@ def verify(
             got = {k: v.numpy() for k, v in tr.items()}
         elif stage == "golden":
             GoldenModel(out / "integer.npz").run(images, trace=got)
+        elif stage == "rtlsim":
+            outputs, timing = _run_stitched(out, images, progress=progress)
+            if outputs.shape[1] == 1:
+                got["top1"] = outputs[:, 0]
+                ref["top1"] = ref_scores.argmax(1)
+            else:
+                got["head"] = outputs
+            result.setdefault("rtlsim_timing", timing.to_dict())
+            del result["rtlsim_timing"]["frame_end_cycles"]
         else:
             from qonnx.core.modelwrapper import ModelWrapper
 
@@ -146,3 +161,38 @@ def verify(
     result["float_top1_agreement"] = float(agree.mean())
     result["float_top1_disagreements"] = int((~agree).sum())
     return result
+
+
+def _run_stitched(
+    out: Path, images: np.ndarray, *, progress: bool = False
+) -> tuple[np.ndarray, Any]:
+    from bireal_fpga.rtl.stitch import load_design
+    from bireal_fpga.rtlsim.stitched import StitchedSim
+
+    design = load_design(out / "rtl")
+    if progress:
+        print(f"[rtlsim] {len(images)} images through {design.top} (Verilator) ...", flush=True)
+    outputs, timing, _ = StitchedSim(design, out / "sim").run(images)
+    return outputs, timing
+
+
+def simulate(
+    build_dir: str | Path, *, n: int, images_file: str | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """Outputs and measured cycles of the stitched RTL on ``n`` images."""
+    out = Path(build_dir)
+    if not (out / "report.json").is_file():
+        raise BiRealError(f"'{out}' is not a build folder (no report.json)")
+    if not (out / "rtl" / "manifest.json").is_file():
+        raise BiRealError(f"build '{out}' has no RTL (build it with --until rtl)")
+    report = json.loads((out / "report.json").read_text())
+    images = load_images(report["spec"], n, images_file, seed)
+    outputs, timing = _run_stitched(out, images)
+    clock = float(report["board"]["clock_mhz"])
+    return {
+        "n": len(images),
+        "outputs": outputs.tolist(),
+        "timing": timing.to_dict(),
+        "clock_mhz": clock,
+        "fps": timing.fps(clock),
+    }

@@ -244,7 +244,7 @@ def test_bad_input_is_one_line_exit_2(bad_input_runs, name: str) -> None:
 
 def test_build_tiny_then_refuse_other_source(tmp_path: Path) -> None:
     out = tmp_path / "b"
-    proc = cli("build", "tiny", "--board", "ZCU104", "--out", out)
+    proc = cli("build", "tiny", "--board", "ZCU104", "--out", out, "--until", "hw")
     assert_ok(proc)
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["complete"] is False
@@ -263,7 +263,15 @@ def test_build_tiny_then_refuse_other_source(tmp_path: Path) -> None:
     assert report["golden_check"]["mismatches"] == 0
     assert report["source"] == "tiny"
     assert report["spec"] == preset("tiny").to_dict()
-    assert report["missing_stages"] == ["rtl", "rtlsim", "bitstream", "driver"]
+    assert report["missing_stages"] == [
+        "rtl-graph",
+        "fifo-sizing",
+        "rtl",
+        "rtlsim",
+        "synth",
+        "bitstream",
+        "driver",
+    ]
     assert (out / "integer.npz").is_file()
     assert IntegerNet.load(out / "integer.npz").input_shape == (3, 16, 16)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # no partial folder left

@@ -321,26 +321,36 @@ def export(ckpt: Path, out_file: Path) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
 @click.option(
     "--until",
-    type=click.Choice(["integer", "qonnx", "hw"]),
-    default="hw",
-    show_default=True,
-    help="last stage: integer form, QONNX export, or HW layers + folding + estimates",
+    type=click.Choice(["integer", "qonnx", "hw", "rtl"]),
+    default=None,
+    help="last stage: integer form, QONNX export, HW layers + folding + estimates, or RTL "
+    "(generation, FIFO sizing, stitched Verilator simulation, Yosys estimates); default: rtl "
+    "(hw for a .onnx source)",
 )
 @click.option("--target-fps", default="max", show_default=True, help="'max' or frames/s")
 @click.option("--folding", "folding_config", default=None, help="folding-config JSON to apply")
 @click.option("--top1", is_flag=True, help="output the best class index instead of the scores")
 @click.option(
-    "--n", "n_check", default=32, show_default=True, help="random images for the golden check"
+    "--n",
+    "n_check",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="random images of the golden check and of the stitched simulation",
 )
+@click.option("--synth/--no-synth", default=True, show_default=True, help="Yosys estimates")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1))
 def build(
     source: str,
     board: str,
     out_dir: Path,
-    until: str,
+    until: str | None,
     target_fps: str,
     folding_config: str | None,
     top1: bool,
     n_check: int,
+    synth: bool,
+    jobs: int,
 ) -> None:
     """Build SOURCE (checkpoint or spec) for BOARD, as far as the pipeline exists today."""
     from bireal_fpga.build import run_build
@@ -354,12 +364,17 @@ def build(
         folding_config=folding_config,
         top1=top1,
         n_check=n_check,
+        synth=synth,
+        jobs=jobs,
         log=lambda msg: click.echo(msg, err=True),
     )
     summary = {k: report[k] for k in ("complete", "stages", "missing_stages")}
     if "estimates" in report:
         est = report["estimates"]
         summary["estimates"] = {k: est[k] for k in ("fps", "clock_mhz", "bottleneck", "fits")}
+    if "rtl" in report:
+        rtl = report["rtl"]
+        summary["rtl"] = {k: rtl.get(k) for k in ("fps", "clock_mhz", "bottleneck", "fits")}
     click.echo(json.dumps(summary))
 
 
@@ -396,6 +411,30 @@ def verify(
         click.echo(f"float top-1 agreement {result['float_top1_agreement']:.4f}")
     if any(r["mismatches"] for r in result["stages"].values()):
         sys.exit(1)
+
+
+@main.command()
+@click.argument("build_dir", type=click.Path(path_type=Path))
+@click.option("--images", "images_file", default=None, help="uint8 images .npz or a data path")
+@click.option("--n", "n", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print outputs and cycles as JSON")
+def sim(build_dir: Path, images_file: str | None, n: int, seed: int, as_json: bool) -> None:
+    """Run images through the stitched RTL of BUILD_DIR in Verilator: outputs and cycles."""
+    from bireal_fpga.verify import simulate
+
+    result = simulate(build_dir, n=n, images_file=images_file, seed=seed)
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        for i, out in enumerate(result["outputs"]):
+            click.echo(f"image {i}: {out}")
+        t = result["timing"]
+        click.echo(
+            f"{t['frames']} frames in {t['cycles']} cycles; latency {t['latency_cycles']}, "
+            f"interval {t['interval_cycles']} cycles"
+            + (f" -> {result['fps']:.0f} FPS" if result["fps"] else "")
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

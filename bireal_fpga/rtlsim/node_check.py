@@ -91,8 +91,10 @@ def check_node(
     dyn = [i.name for i in single.graph.input]
     if inputs is None:
         inputs = [
-            {t: random_tensor(rng, single.get_tensor_datatype(t), single.get_tensor_shape(t))
-             for t in dyn}
+            {
+                t: random_tensor(rng, single.get_tensor_datatype(t), single.get_tensor_shape(t))
+                for t in dyn
+            }
             for _ in range(frames)
         ]
     expected: dict[str, list[np.ndarray]] = {p.tensor: [] for p in layer.outputs}

@@ -25,7 +25,13 @@ class SimulationError(BiRealError):
 
 
 class SimulationStalled(SimulationError):
-    """The design stopped making progress before all outputs arrived."""
+    """The design stopped making progress before all outputs arrived.
+
+    ``full``: the monitored FIFOs that were full (data waiting, not accepted) at the stall."""
+
+    def __init__(self, message: str, full: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.full = full or []
 
 
 @dataclass(frozen=True)
@@ -39,11 +45,12 @@ class SimPort:
 class Monitor:
     """An internal FIFO, watched through its (public) in/out handshake signals."""
 
-    label: str
+    label: str  # the FIFO node
     in_valid: str
     in_ready: str
     out_valid: str
     out_ready: str
+    stream: str = ""  # the tensor it carries, producer -> consumer (for messages)
 
 
 @dataclass
@@ -148,7 +155,11 @@ class VerilatorSim:
         stall_out: float = 0.0,
         max_idle: int = 100_000,
         rundir: Path | None = None,
+        expect: dict[str, int] | None = None,
+        in_period: float = 0.0,
     ) -> SimResult:
+        """Stream ``streams`` (port -> words) in; collect ``expect`` words per output."""
+        counts = {p.name: p.expect for p in self.outputs} | (expect or {})
         exe = self.exe or self.build()
         run_dir = Path(rundir or self.workdir / "run")
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -159,7 +170,9 @@ class VerilatorSim:
         for port in self.inputs:
             write_hex(run_dir / f"{port.name}.in.hex", streams[port.name], port.width)
         proc = subprocess.run(
-            [str(exe), str(stall_in), str(stall_out), str(max_idle)],
+            [str(exe), str(stall_in), str(stall_out), str(max_idle)]
+            + [str(counts[p.name]) for p in self.outputs]
+            + [repr(float(in_period))],
             cwd=run_dir,
             capture_output=True,
             text=True,
@@ -169,7 +182,12 @@ class VerilatorSim:
             raise SimulationError(f"simulation of '{self.top}' failed: {tail[0]}")
         summary = json.loads((run_dir / "sim.json").read_text())
         if summary["stalled"]:
-            raise SimulationStalled(self._stall_message(summary))
+            full = [
+                m.label
+                for m, st in zip(self.monitors, summary["monitors"], strict=True)
+                if st["in_valid"] and not st["in_ready"]
+            ]
+            raise SimulationStalled(self._stall_message(summary), full)
         outputs: dict[str, list[int]] = {}
         out_cycles: dict[str, list[int]] = {}
         for port in self.outputs:
@@ -188,23 +206,24 @@ class VerilatorSim:
 
     def _stall_message(self, s: dict) -> str:
         blocked = [
-            m.label
+            f"{m.stream or m.label} (FIFO {m.label})"
             for m, st in zip(self.monitors, s["monitors"], strict=True)
             if st["in_valid"] and not st["in_ready"]
         ]
         waiting = [
-            f"{p.name} ({s['outputs'][p.name]['received']}/{p.expect} words)"
-            for p in self.outputs
-            if s["outputs"][p.name]["received"] < p.expect
+            f"{name} ({st['received']}/{st['expected']} words)"
+            for name, st in s["outputs"].items()
+            if st["received"] < st["expected"]
         ]
         refused = [
             f"{name} ({st['sent']}/{st['total']} words taken)"
             for name, st in s["inputs"].items()
             if st["sent"] < st["total"]
         ]
+        # back-pressure fills every FIFO upstream of the culprit: name the most downstream
         where = (
-            f"stream '{blocked[0]}' is full and its consumer takes nothing"
-            + (f" (also full: {', '.join(blocked[1:])})" if len(blocked) > 1 else "")
+            f"stream '{blocked[-1]}' is full and its consumer takes nothing"
+            + (f" (full upstream of it: {len(blocked) - 1} FIFOs)" if len(blocked) > 1 else "")
             if blocked
             else (
                 f"input stream {refused[0]} is not accepted"

@@ -1,0 +1,298 @@
+"""The stitched accelerator: every node's RTL connected into one top module.
+
+Input: a folded FINN graph in which every edge already is a ``StreamingFIFO`` and every width
+mismatch a ``StreamingDataWidthConverter`` (FINN's ``InsertDWC`` and ``InsertFIFO``; see
+``prepare_rtl_graph``). Output: an RTL folder holding the layer modules (``hw/rtl`` copies),
+one wrapper per node, their memory images, the top module and ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+from tqdm import tqdm
+
+from bireal_fpga.errors import BiRealError
+from bireal_fpga.hwlayers.finn_env import finn_ready
+from bireal_fpga.rtl.layers import generate_layer, generic_op
+from bireal_fpga.rtl.layers.base import RtlLayer, StreamPort
+from bireal_fpga.rtl.render import library_file, render
+from bireal_fpga.rtl.streams import StreamFormat
+from bireal_fpga.rtlsim.verilator_sim import Monitor
+
+TOP_NAME = "bireal_accel"
+
+
+class StitchError(BiRealError):
+    """The graph cannot be stitched (an edge whose two ends disagree, a fan-out, ...)."""
+
+
+@dataclass(frozen=True)
+class Edge:
+    tensor: str
+    sig: str
+    width: int
+    producer: str
+    consumer: str
+
+
+@dataclass(frozen=True)
+class Conn:
+    port: str
+    sig: str
+
+
+@dataclass(frozen=True)
+class Instance:
+    module: str
+    conns: tuple[Conn, ...]
+
+
+@dataclass(frozen=True)
+class TopParams:
+    name: str
+    source: str
+    in_width: int
+    in_raw_width: int
+    in_elems: int
+    in_bits: int
+    out_width: int
+    out_raw_width: int
+    out_elems: int
+    out_bits: int
+    in_sig: str
+    out_sig: str
+    edges: tuple[Edge, ...]
+    layers: tuple[Instance, ...]
+
+
+@dataclass(frozen=True)
+class Design:
+    """A stitched design on disk (``rtl/``), as recorded in its ``manifest.json``."""
+
+    top: str
+    rtl_dir: Path
+    input: StreamPort
+    output: StreamPort
+    fifos: tuple[Monitor, ...]  # one per StreamingFIFO node
+    source_names: tuple[str, ...]
+    data_names: tuple[str, ...]
+    layer_cycles: tuple[tuple[str, str, int], ...]  # (node, op type, cycles per frame)
+
+    @property
+    def sources(self) -> list[Path]:
+        return [self.rtl_dir / n for n in self.source_names]
+
+    @property
+    def data_files(self) -> list[Path]:
+        return [self.rtl_dir / n for n in self.data_names]
+
+    @property
+    def cycles(self) -> int:
+        """Estimated initiation interval: the slowest layer's cycles per frame."""
+        return max(c for _, _, c in self.layer_cycles)
+
+    @property
+    def bottleneck(self) -> str:
+        return max(self.layer_cycles, key=lambda t: t[2])[0]
+
+    def manifest(self) -> dict[str, Any]:
+        def port(p: StreamPort) -> dict[str, Any]:
+            return {
+                "port": p.port,
+                "tensor": p.tensor,
+                "axi_width": p.fmt.axi_width,
+                **asdict(p.fmt),
+                "words": p.words,
+                "folded_shape": list(p.folded_shape),
+            }
+
+        return {
+            "top": self.top,
+            "input": port(self.input),
+            "output": port(self.output),
+            "sources": list(self.source_names),
+            "data_files": list(self.data_names),
+            "fifos": [asdict(m) for m in self.fifos],
+            "layers": [{"node": n, "op_type": o, "cycles": c} for n, o, c in self.layer_cycles],
+            "estimated_cycles": self.cycles,
+            "bottleneck": self.bottleneck,
+        }
+
+
+def load_design(rtl_dir: Path) -> Design:
+    """The design described by ``rtl_dir/manifest.json``."""
+    path = Path(rtl_dir) / "manifest.json"
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StitchError(f"'{path}' is not a stitched design manifest ({exc})") from None
+
+    def port(d: dict[str, Any]) -> StreamPort:
+        fmt = StreamFormat(int(d["elem_bits"]), bool(d["signed"]), int(d["elems"]))
+        return StreamPort(d["port"], d["tensor"], fmt, int(d["words"]), tuple(d["folded_shape"]))
+
+    return Design(
+        m["top"],
+        Path(rtl_dir),
+        port(m["input"]),
+        port(m["output"]),
+        tuple(Monitor(**f) for f in m["fifos"]),
+        tuple(m["sources"]),
+        tuple(m["data_files"]),
+        tuple((d["node"], d["op_type"], int(d["cycles"])) for d in m["layers"]),
+    )
+
+
+def _sig(index: int) -> str:
+    return f"t{index}"
+
+
+def stitch(
+    model: ModelWrapper, rtl_dir: Path, *, name: str = TOP_NAME, progress: bool = False
+) -> Design:
+    """Generate every node's RTL and the top module into ``rtl_dir`` (created)."""
+    finn_ready()
+    rtl_dir.mkdir(parents=True, exist_ok=True)
+    nodes = list(model.graph.node)
+    layers: list[RtlLayer] = []
+    for node in tqdm(nodes, desc="rtl", disable=not progress, leave=False):
+        layer = generate_layer(model, node)
+        layer.write(rtl_dir)
+        layers.append(layer)
+    for lib in sorted({n for layer in layers for n in layer.library}):
+        shutil.copyfile(library_file(lib), rtl_dir / lib)
+
+    g_in = model.graph.input[0].name
+    g_out = model.graph.output[0].name
+    producers: dict[str, tuple[RtlLayer, StreamPort]] = {}
+    consumers: dict[str, tuple[RtlLayer, StreamPort]] = {}
+    for layer in layers:
+        for p in layer.outputs:
+            producers[p.tensor] = (layer, p)
+        for p in layer.inputs:
+            if p.tensor in consumers:
+                raise StitchError(
+                    f"tensor '{p.tensor}' feeds two nodes ({consumers[p.tensor][0].node}, "
+                    f"{layer.node}): fan-out needs a DuplicateStreams node"
+                )
+            consumers[p.tensor] = (layer, p)
+    if g_in not in consumers or g_out not in producers:
+        raise StitchError(f"graph input '{g_in}' or output '{g_out}' is not a stream")
+
+    sigs: dict[str, str] = {}
+    edges: list[Edge] = []
+    order = [g_in] + [p.tensor for layer in layers for p in layer.outputs]
+    for tensor in order:
+        prod = producers.get(tensor)
+        cons = consumers.get(tensor)
+        if cons is None and tensor != g_out:
+            raise StitchError(
+                f"tensor '{tensor}' of node '{prod[0].node if prod else '?'}' "
+                "is produced but never consumed"
+            )
+        if prod is not None and cons is not None and prod[1].fmt.width != cons[1].fmt.width:
+            raise StitchError(
+                f"tensor '{tensor}': {prod[0].node} writes {prod[1].fmt.width}-bit words, "
+                f"{cons[0].node} reads {cons[1].fmt.width}-bit words (a width converter is "
+                "missing)"
+            )
+        port = (prod or cons)[1]  # type: ignore[index]
+        sig = _sig(len(edges))
+        sigs[tensor] = sig
+        edges.append(
+            Edge(
+                tensor,
+                sig,
+                port.fmt.width,
+                prod[0].node if prod else "in0_V",
+                cons[0].node if cons else "out0_V",
+            )
+        )
+
+    instances = tuple(
+        Instance(
+            layer.module,
+            tuple(Conn(p.port, sigs[p.tensor]) for p in (*layer.inputs, *layer.outputs)),
+        )
+        for layer in layers
+    )
+    inp = consumers[g_in][1]
+    out = producers[g_out][1]
+    top = TopParams(
+        name=name,
+        source="folded.onnx",
+        in_width=inp.fmt.axi_width,
+        in_raw_width=inp.fmt.width,
+        in_elems=inp.fmt.elems,
+        in_bits=inp.fmt.elem_bits,
+        out_width=out.fmt.axi_width,
+        out_raw_width=out.fmt.width,
+        out_elems=out.fmt.elems,
+        out_bits=out.fmt.elem_bits,
+        in_sig=sigs[g_in],
+        out_sig=sigs[g_out],
+        edges=tuple(edges),
+        layers=instances,
+    )
+    (rtl_dir / f"{name}.sv").write_text(render("top.sv.j2", top=top))
+
+    fifos = []
+    for node in nodes:
+        if generic_op(node.op_type) != "StreamingFIFO":
+            continue
+        a, b = sigs[node.input[0]], sigs[node.output[0]]
+        pre = f"{name}__DOT__"
+        fifos.append(
+            Monitor(
+                node.name,
+                f"{pre}{a}_tvalid",
+                f"{pre}{a}_tready",
+                f"{pre}{b}_tvalid",
+                f"{pre}{b}_tready",
+                _stream_label(node, producers, consumers),
+            )
+        )
+    libs = sorted({n for layer in layers for n in layer.library})
+    design = Design(
+        top=name,
+        rtl_dir=rtl_dir,
+        input=inp,
+        output=out,
+        fifos=tuple(fifos),
+        source_names=tuple(libs + [f"{layer.module}.sv" for layer in layers] + [f"{name}.sv"]),
+        data_names=tuple(
+            fname for layer in layers for fname, _ in layer.files if not fname.endswith(".sv")
+        ),
+        layer_cycles=tuple((layer.node, layer.op_type, layer.cycles) for layer in layers),
+    )
+    (rtl_dir / "manifest.json").write_text(json.dumps(design.manifest(), indent=2) + "\n")
+    return design
+
+
+def _stream_label(node: Any, producers: dict[str, Any], consumers: dict[str, Any]) -> str:
+    """``tensor: producer -> consumer`` around a FIFO node (FIFOs carry the tensor through)."""
+    tensor = node.input[0]
+    src = producers[tensor][0].node if tensor in producers else "in0_V"
+    dst = consumers[node.output[0]][0].node if node.output[0] in consumers else "out0_V"
+    return f"{tensor}: {src} -> {dst}"
+
+
+def set_fifo_depths(model: ModelWrapper, depths: dict[str, int]) -> ModelWrapper:
+    """A copy of ``model`` whose StreamingFIFO nodes have the given depths."""
+    model = copy.deepcopy(model)
+    for node in model.graph.node:
+        if node.name in depths:
+            getCustomOp(node).set_nodeattr("depth", int(depths[node.name]))
+    return model
+
+
+def fifo_nodes(model: ModelWrapper) -> list[Any]:
+    return [n for n in model.graph.node if generic_op(n.op_type) == "StreamingFIFO"]

@@ -1,0 +1,135 @@
+"""The stitched accelerator: RTL of a whole tiny Bi-Real net, FIFOs sized by simulation,
+simulated by Verilator against the PyTorch integer form; CLI build --until rtl, verify
+--stages rtlsim, sim; byte-identical regeneration; a stall is named, never hangs."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from qonnx.core.modelwrapper import ModelWrapper
+
+from bireal_fpga.build import run_build
+from bireal_fpga.integer.forward import run_integer
+from bireal_fpga.integer.params import IntegerNet
+from bireal_fpga.rtl.stitch import fifo_nodes, load_design, set_fifo_depths, stitch
+from bireal_fpga.rtlsim.stitched import StitchedSim, compare_outputs
+from bireal_fpga.rtlsim.verilator_sim import SimulationStalled
+
+
+def _cli(*args: object) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bireal_fpga", *map(str, args)], capture_output=True, text=True
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory) -> Path:
+    """``tiny`` built for PYNQ-Z2 down to the stitched RTL (no Yosys: see test_synth)."""
+    out = tmp_path_factory.mktemp("rtl") / "tiny"
+    run_build("tiny", board="PYNQ-Z2", out_dir=out, n_check=8, synth=False, log=lambda m: None)
+    return out
+
+
+def test_build_until_rtl_report(tiny_build: Path) -> None:
+    report = json.loads((tiny_build / "report.json").read_text())
+    names = [s["name"] for s in report["stages"]]
+    assert names[-5:] == ["rtl-graph", "fifo-sizing", "rtl", "rtlsim", "synth"]
+    rtl = report["rtl"]
+    assert rtl["rtlsim"]["mismatches"] == 0 and rtl["rtlsim"]["n"] == 8
+    est, meas = rtl["interval_cycles"]["estimated"], rtl["interval_cycles"]["measured"]
+    # the pipeline reaches the slowest layer's interval (FIFOs sized by simulation)
+    assert abs(meas - est) / est < 0.10, (meas, est)
+    assert rtl["fps"]["measured"] == pytest.approx(rtl["clock_mhz"] * 1e6 / meas)
+    assert rtl["bottleneck"]
+    depths = report["fifo_sizing"]["depths"]
+    assert depths and all(d >= 2 for d in depths.values())
+    manifest = json.loads((tiny_build / "rtl" / "manifest.json").read_text())
+    assert manifest["top"] == "bireal_accel"
+    for name in manifest["sources"] + manifest["data_files"]:
+        assert (tiny_build / "rtl" / name).is_file(), name
+
+
+def test_stitched_matches_pytorch_on_more_images_with_backpressure(
+    tiny_build: Path, tmp_path: Path
+) -> None:
+    design = load_design(tiny_build / "rtl")
+    net = IntegerNet.load(tiny_build / "integer.npz")
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, size=(24, *net.input_shape), dtype=np.uint8)
+    ref = run_integer(net, torch.from_numpy(images)).numpy()
+    outputs, timing, _ = StitchedSim(design, tiny_build / "sim").run(images, stall=0.3)
+    compare_outputs(outputs, ref, "stitched RTL")
+    assert timing.frames == 24
+
+
+def test_output_mismatch_is_reported(tiny_build: Path) -> None:
+    design = load_design(tiny_build / "rtl")
+    net = IntegerNet.load(tiny_build / "integer.npz")
+    images = np.zeros((2, *net.input_shape), dtype=np.uint8)
+    ref = run_integer(net, torch.from_numpy(images)).numpy()
+    outputs, _, _ = StitchedSim(design, tiny_build / "sim").run(images)
+    ref[1, 3] += 1
+    with pytest.raises(Exception, match=r"on 1 of 2 images; first: image 1, output 3"):
+        compare_outputs(outputs, ref, "stitched RTL")
+
+
+def test_rtl_regeneration_is_byte_identical(tiny_build: Path, tmp_path: Path) -> None:
+    model = ModelWrapper(str(tiny_build / "rtl.onnx"))
+    stitch(model, tmp_path / "again")
+    cmp = filecmp.dircmp(tiny_build / "rtl", tmp_path / "again")
+    assert not cmp.left_only and not cmp.right_only
+    _, mismatch, errors = filecmp.cmpfiles(
+        tiny_build / "rtl", tmp_path / "again", cmp.common_files, shallow=False
+    )
+    assert mismatch == [] and errors == []
+
+
+def test_too_small_shortcut_fifo_stall_is_named(tiny_build: Path, tmp_path: Path) -> None:
+    """The shortcut FIFO of the first block at depth 2 deadlocks the fork/join: the run ends
+    with an error naming the full stream instead of hanging."""
+    model = ModelWrapper(str(tiny_build / "rtl.onnx"))
+    dup = next(n for n in model.graph.node if n.op_type.startswith("DuplicateStreams"))
+    shortcut = next(n for n in fifo_nodes(model) if n.input[0] == dup.output[1])
+    small = set_fifo_depths(model, {shortcut.name: 2})
+    design = stitch(small, tmp_path / "rtl")
+    images = np.zeros((2, *IntegerNet.load(tiny_build / "integer.npz").input_shape), np.uint8)
+    named = rf"stalled after \d+ cycles: stream '{dup.output[1]}: {dup.name} -> "
+    with pytest.raises(SimulationStalled, match=named):
+        StitchedSim(design, tmp_path / "sim").run(images)
+
+
+def test_verify_and_sim_cli(tiny_build: Path) -> None:
+    run = _cli("verify", tiny_build, "--stages", "pytorch,golden,rtlsim", "--n", 12, "--json")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["stages"]["rtlsim"] == {"n": 12, "mismatches": 0, "first_mismatch": None}
+    run = _cli("sim", tiny_build, "--n", 3, "--json")
+    assert run.returncode == 0, run.stderr
+    sim = json.loads(run.stdout)
+    assert len(sim["outputs"]) == 3 and len(sim["outputs"][0]) == 10
+    assert sim["timing"]["frames"] == 3 and sim["fps"] > 0
+    net = IntegerNet.load(tiny_build / "integer.npz")
+    report = json.loads((tiny_build / "report.json").read_text())
+    from bireal_fpga.verify import load_images
+
+    images = load_images(report["spec"], 3, None, 0)
+    ref = run_integer(net, torch.from_numpy(images)).numpy()
+    assert np.array_equal(np.array(sim["outputs"]), ref)
+
+
+def test_sim_without_rtl_is_an_error(tmp_path: Path) -> None:
+    out = tmp_path / "hw_only"
+    run = _cli("build", "tiny", "--board", "PYNQ-Z2", "--out", out, "--until", "hw")
+    assert run.returncode == 0, run.stderr
+    run = _cli("sim", out, "--n", 1)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"error: build '{out}' has no RTL (build it with --until rtl)"
+    )
