@@ -124,7 +124,7 @@ def verify(
         elif stage == "golden":
             GoldenModel(out / "integer.npz").run(images, trace=got)
         elif stage == "rtlsim":
-            outputs, timing = _run_stitched(out, images, progress=progress)
+            outputs, timing, _ = _run_stitched(out, images, progress=progress)
             if outputs.shape[1] == 1:
                 got["top1"] = outputs[:, 0]
                 ref["top1"] = ref_scores.argmax(1)
@@ -149,7 +149,14 @@ def verify(
             if any(not np.array_equal(ref[k][i], got[k][i]) for k in got if k in ref)
         ]
         first = None
-        if bad:
+        if bad and stage == "rtlsim":  # replay the first bad image, recording every layer
+            replay, _, got = _run_stitched(out, images[bad[:1]], trace=True)
+            if "top1" in ref:
+                got["top1"] = replay[:, 0]
+            bad_ref = {k: v[bad[:1]] for k, v in ref.items()}
+            first = _first_difference(bad_ref, got)
+            first = first.replace("image 0", f"image {bad[0]}", 1) if first else first
+        elif bad:
             first = _first_difference(
                 {k: v[bad[:1]] for k, v in ref.items()}, {k: v[bad[:1]] for k, v in got.items()}
             )
@@ -164,16 +171,22 @@ def verify(
 
 
 def _run_stitched(
-    out: Path, images: np.ndarray, *, progress: bool = False
-) -> tuple[np.ndarray, Any]:
+    out: Path, images: np.ndarray, *, progress: bool = False, trace: bool = False
+) -> tuple[np.ndarray, Any, dict[str, np.ndarray]]:
+    """The stitched design's outputs, timing and (``trace``) recorded layer outputs."""
     from bireal_fpga.rtl.stitch import load_design
     from bireal_fpga.rtlsim.stitched import StitchedSim
 
     design = load_design(out / "rtl")
     if progress:
         print(f"[rtlsim] {len(images)} images through {design.top} (Verilator) ...", flush=True)
-    outputs, timing, _ = StitchedSim(design, out / "sim").run(images)
-    return outputs, timing
+    layers: dict[str, np.ndarray] = {}
+    outputs, timing, _ = StitchedSim(design, out / "sim").run(
+        images, trace=layers if trace else None
+    )
+    if trace and "head" not in layers and outputs.shape[1] > 1:
+        layers["head"] = outputs
+    return outputs, timing, layers
 
 
 def simulate(
@@ -187,7 +200,7 @@ def simulate(
         raise BiRealError(f"build '{out}' has no RTL (build it with --until rtl)")
     report = json.loads((out / "report.json").read_text())
     images = load_images(report["spec"], n, images_file, seed)
-    outputs, timing = _run_stitched(out, images)
+    outputs, timing, _ = _run_stitched(out, images)
     clock = float(report["board"]["clock_mhz"])
     return {
         "n": len(images),

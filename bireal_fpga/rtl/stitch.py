@@ -85,6 +85,10 @@ class Design:
     source_names: tuple[str, ...]
     data_names: tuple[str, ...]
     layer_cycles: tuple[tuple[str, str, int], ...]  # (node, op type, cycles per frame)
+    layer_files: tuple[tuple[str, tuple[str, ...]], ...] = ()  # node -> its .sv + data files
+    # the network's layer outputs (stem, blocks.<i>, scores) as streams the testbench can
+    # record: port = the top's signal carrying them
+    taps: tuple[StreamPort, ...] = ()
 
     @property
     def sources(self) -> list[Path]:
@@ -121,7 +125,11 @@ class Design:
             "sources": list(self.source_names),
             "data_files": list(self.data_names),
             "fifos": [asdict(m) for m in self.fifos],
-            "layers": [{"node": n, "op_type": o, "cycles": c} for n, o, c in self.layer_cycles],
+            "layers": [
+                {"node": n, "op_type": o, "cycles": c, "files": list(files)}
+                for (n, o, c), (_, files) in zip(self.layer_cycles, self.layer_files, strict=True)
+            ],
+            "taps": [port(t) for t in self.taps],
             "estimated_cycles": self.cycles,
             "bottleneck": self.bottleneck,
         }
@@ -148,7 +156,14 @@ def load_design(rtl_dir: Path) -> Design:
         tuple(m["sources"]),
         tuple(m["data_files"]),
         tuple((d["node"], d["op_type"], int(d["cycles"])) for d in m["layers"]),
+        tuple((d["node"], tuple(d["files"])) for d in m["layers"]),
+        tuple(port(t) for t in m.get("taps", [])),
     )
+
+
+def is_layer_output(tensor: str) -> bool:
+    """The exported graph's names for the network's layer outputs (``export.qonnx_export``)."""
+    return tensor in ("stem", "scores") or tensor.startswith("blocks.")
 
 
 def _sig(index: int) -> str:
@@ -261,6 +276,13 @@ def stitch(
             )
         )
     libs = sorted({n for layer in layers for n in layer.library})
+    taps = tuple(
+        StreamPort(
+            sigs[t], t, producers[t][1].fmt, producers[t][1].words, producers[t][1].folded_shape
+        )
+        for t in sigs
+        if t in producers and is_layer_output(t)
+    )
     design = Design(
         top=name,
         rtl_dir=rtl_dir,
@@ -272,6 +294,10 @@ def stitch(
             fname for layer in layers for fname, _ in layer.files if not fname.endswith(".sv")
         ),
         layer_cycles=tuple((layer.node, layer.op_type, layer.cycles) for layer in layers),
+        layer_files=tuple(
+            (layer.node, (*layer.library, *(fname for fname, _ in layer.files))) for layer in layers
+        ),
+        taps=taps,
     )
     (rtl_dir / "manifest.json").write_text(json.dumps(design.manifest(), indent=2) + "\n")
     return design

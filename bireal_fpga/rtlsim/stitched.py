@@ -16,7 +16,7 @@ import numpy as np
 from bireal_fpga.errors import BiRealError
 from bireal_fpga.rtl.stitch import Design
 from bireal_fpga.rtl.streams import pack, unpack
-from bireal_fpga.rtlsim.verilator_sim import SimPort, SimResult, VerilatorSim
+from bireal_fpga.rtlsim.verilator_sim import SimPort, SimResult, Tap, VerilatorSim
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,17 @@ class StitchedSim:
             [SimPort("in0_V", design.input.fmt.axi_width)],
             [SimPort("out0_V", design.output.fmt.axi_width)],
             workdir,
-            monitors=design.fifos,
+            monitors=list(design.fifos),
+            taps=[
+                Tap(
+                    t.tensor.replace(".", "_"),
+                    f"{design.top}__DOT__{t.port}_tvalid",
+                    f"{design.top}__DOT__{t.port}_tready",
+                    f"{design.top}__DOT__{t.port}_tdata",
+                    t.fmt.width,
+                )
+                for t in design.taps
+            ],
             data_files=design.data_files,
             opt=opt,
         )
@@ -76,11 +86,13 @@ class StitchedSim:
         stall: float = 0.0,
         rundir: Path | None = None,
         paced: bool = False,
+        trace: dict[str, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, Timing, SimResult]:
         """Outputs ``[N, elements]`` (int64) for uint8 ``images`` ``[N, C, H, W]``.
 
         ``paced``: offer the input no faster than one frame per estimated interval (FIFO
-        sizing), instead of as fast as the accelerator takes it."""
+        sizing), instead of as fast as the accelerator takes it. ``trace`` gets the layer
+        outputs (``stem``, ``blocks.<i>``, NCHW int64) recorded inside the design."""
         d = self.design
         nhwc = np.ascontiguousarray(np.asarray(images).transpose(0, 2, 3, 1)).astype(np.int64)
         words = pack(nhwc, d.input.fmt)
@@ -99,7 +111,16 @@ class StitchedSim:
             rundir=rundir,
             expect={"out0_V": expect},
             in_period=d.cycles / d.input.words if paced else 0.0,
+            record_taps=trace is not None,
         )
+        if trace is not None:
+            for t in d.taps:
+                vals = unpack(result.taps[t.tensor.replace(".", "_")], t.fmt)
+                shape = (len(images), *t.folded_shape[1:-2], -1)  # [N, H, W, C]
+                arr = vals.reshape(shape)
+                trace["head" if t.tensor == "scores" else t.tensor] = (
+                    arr.transpose(0, 3, 1, 2) if arr.ndim == 4 else arr.reshape(len(images), -1)
+                )
         raw = unpack(result.outputs["out0_V"], d.output.fmt)
         out = raw.reshape(len(images), -1)
         cyc = result.out_cycles["out0_V"]

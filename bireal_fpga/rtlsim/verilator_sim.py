@@ -53,12 +53,24 @@ class Monitor:
     stream: str = ""  # the tensor it carries, producer -> consumer (for messages)
 
 
+@dataclass(frozen=True)
+class Tap:
+    """An internal stream whose words the testbench can record (``<label>.tap.hex``)."""
+
+    label: str
+    valid: str
+    ready: str
+    data: str
+    width: int
+
+
 @dataclass
 class SimResult:
     cycles: int
     outputs: dict[str, list[int]]
     out_cycles: dict[str, list[int]]
     max_occupancy: dict[str, int] = field(default_factory=dict)
+    taps: dict[str, list[int]] = field(default_factory=dict)
 
 
 def _sources_digest(files: list[Path], extra: str) -> str:
@@ -81,6 +93,7 @@ class VerilatorSim:
         workdir: Path,
         *,
         monitors: list[Monitor] | None = None,
+        taps: list[Tap] | None = None,
         data_files: list[Path] | None = None,
         seed: int = 1,
         opt: str = "-O1",
@@ -90,6 +103,7 @@ class VerilatorSim:
         self.inputs = inputs
         self.outputs = outputs
         self.monitors = monitors or []
+        self.taps = taps or []
         self.data_files = [Path(d).resolve() for d in (data_files or [])]
         self.workdir = Path(workdir)
         self.seed = seed
@@ -105,6 +119,7 @@ class VerilatorSim:
             inputs=self.inputs,
             outputs=self.outputs,
             monitors=self.monitors,
+            taps=self.taps,
             seed=self.seed,
         )
         (self.workdir / "harness.cpp").write_text(harness)
@@ -157,6 +172,7 @@ class VerilatorSim:
         rundir: Path | None = None,
         expect: dict[str, int] | None = None,
         in_period: float = 0.0,
+        record_taps: bool = False,
     ) -> SimResult:
         """Stream ``streams`` (port -> words) in; collect ``expect`` words per output."""
         counts = {p.name: p.expect for p in self.outputs} | (expect or {})
@@ -172,7 +188,7 @@ class VerilatorSim:
         proc = subprocess.run(
             [str(exe), str(stall_in), str(stall_out), str(max_idle)]
             + [str(counts[p.name]) for p in self.outputs]
-            + [repr(float(in_period))],
+            + [repr(float(in_period)), "1" if record_taps else "0"],
             cwd=run_dir,
             capture_output=True,
             text=True,
@@ -202,7 +218,12 @@ class VerilatorSim:
             m.label: int(s["max_occupancy"])
             for m, s in zip(self.monitors, summary["monitors"], strict=True)
         }
-        return SimResult(int(summary["cycles"]), outputs, out_cycles, occupancy)
+        taps = {}
+        if record_taps:
+            for tap in self.taps:
+                text = (run_dir / f"{tap.label}.tap.hex").read_text()
+                taps[tap.label] = [int(w, 16) for w in text.split()]
+        return SimResult(int(summary["cycles"]), outputs, out_cycles, occupancy, taps)
 
     def _stall_message(self, s: dict) -> str:
         blocked = [
