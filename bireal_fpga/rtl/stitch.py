@@ -105,7 +105,9 @@ class Design:
 
     @property
     def bottleneck(self) -> str:
-        return max(self.layer_cycles, key=lambda t: t[2])[0]
+        """The slowest layer (of equals, a compute layer rather than a FIFO or converter)."""
+        plumbing = ("StreamingFIFO", "StreamingDataWidthConverter")
+        return max(self.layer_cycles, key=lambda t: (t[2], not t[1].startswith(plumbing)))[0]
 
     def manifest(self) -> dict[str, Any]:
         def port(p: StreamPort) -> dict[str, Any]:

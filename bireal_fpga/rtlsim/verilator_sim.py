@@ -151,12 +151,17 @@ class VerilatorSim:
                 "-Wno-MULTIDRIVEN",
                 "-CFLAGS",
                 self.opt,
+                # the wheel's make rules lack the flag that includes the precompiled header
+                "-MAKEFLAGS",
+                "CFG_CXXFLAGS_PCH_I=-include",
                 str((self.workdir / "harness.cpp").resolve()),
                 *[str(s) for s in self.sources],
             ]
             proc = subprocess.run(cmd, env=tool.env(), capture_output=True, text=True)
             if proc.returncode != 0:
-                errors = [ln for ln in (proc.stderr + proc.stdout).splitlines() if "Error" in ln]
+                lines = (proc.stderr + proc.stdout).splitlines()
+                errors = [ln for ln in lines if "error:" in ln.lower() or "%Error" in ln]
+                errors += [ln for ln in lines if "Error" in ln]
                 first = errors[0] if errors else (proc.stderr.strip().splitlines() or ["?"])[-1]
                 raise SimulationError(f"Verilator could not build '{self.top}': {first.strip()}")
         self.exe = exe
@@ -181,8 +186,9 @@ class VerilatorSim:
         run_dir.mkdir(parents=True, exist_ok=True)
         for f in self.data_files:
             target = run_dir / f.name
-            if not target.exists():
-                target.symlink_to(f)
+            if target.is_symlink() or target.exists():  # a build folder may have moved
+                target.unlink()
+            target.symlink_to(f)
         for port in self.inputs:
             write_hex(run_dir / f"{port.name}.in.hex", streams[port.name], port.width)
         proc = subprocess.run(
