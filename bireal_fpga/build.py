@@ -176,14 +176,18 @@ def step_folding(cfg: BuildConfig, st: BuildState) -> None:
     from bireal_fpga.hwlayers.folding import fold, folding_config
 
     folding_file = Path(cfg.folding_config) if cfg.folding_config else None
-    folded, est = fold(st.specialized, st.board, cfg.target_fps, config_file=folding_file)
+    # an RTL build folds by the cost of this project's RTL, not by FINN's HLS cost models
+    cost = "rtl" if cfg.until == "rtl" else "finn"
+    folded, est = fold(
+        st.specialized, st.board, cfg.target_fps, config_file=folding_file, cost=cost
+    )
     out = Path(cfg.out_dir)
     folded.save(str(out / "folded.onnx"))
     st.folded = folded
     config = folding_config(folded)
     (out / "folding_config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
     st.report["folding"] = config
-    st.report["estimates"] = est.to_dict()
+    st.report["estimates"] = {**est.to_dict(), "cost_model": cost}
 
 
 def _check_images(cfg: BuildConfig, st: BuildState, n: int) -> np.ndarray:

@@ -53,7 +53,15 @@ class Estimates:
         }
 
 
-def _set_folding(model: ModelWrapper, cycles: int, board: Board) -> ModelWrapper:
+# SetFolding widens SIMD up to this many weight bits per PE before it adds PEs. FINN's 36
+# suits its HLS MVAU (one BRAM port per PE); the project's RTL reads one wide weight word per
+# cycle and pays per PE for the activation unit, so wide SIMD and few PEs cost less.
+MVAU_WWIDTH_MAX = {"finn": 36, "rtl": 576}
+
+
+def _set_folding(
+    model: ModelWrapper, cycles: int, board: Board, cost: str = "finn"
+) -> ModelWrapper:
     from finn.transformation.fpgadataflow.set_folding import SetFolding
 
     # SetFolding prints and warns once per node it cannot fold further: keep the log readable
@@ -63,7 +71,9 @@ def _set_folding(model: ModelWrapper, cycles: int, board: Board) -> ModelWrapper
         warnings.catch_warnings(),
     ):
         warnings.simplefilter("ignore")
-        folded = model.transform(SetFolding(target_cycles_per_frame=cycles))
+        folded = model.transform(
+            SetFolding(target_cycles_per_frame=cycles, mvau_wwidth_max=MVAU_WWIDTH_MAX[cost])
+        )
     return assign_memories(folded, board)
 
 
@@ -139,14 +149,31 @@ def apply_folding_config(model: ModelWrapper, config: dict[str, dict[str, Any]])
     return model
 
 
-def estimate(model: ModelWrapper, board: Board) -> Estimates:
+# with the RTL cost model, a folding "fits" when it leaves this share of each resource free:
+# the FIFOs and width converters are inserted after folding, and the model is an estimate
+RTL_FIT_FRACTION = 0.8
+
+
+def _rtl_costs(model: ModelWrapper, board: Board) -> dict[str, dict[str, float]]:
+    from bireal_fpga.synth.cost_model import node_cost
+
+    out = {}
+    for node in model.graph.node:
+        r = node_cost(node, board.family, model)
+        out[node.name] = {"LUT": r.LUT, "BRAM_18K": 2 * r.BRAM36, "URAM": r.URAM, "DSP": r.DSP}
+    return out
+
+
+def estimate(model: ModelWrapper, board: Board, cost: str = "finn") -> Estimates:
+    """Cycles per layer (FINN's models) and resources: FINN's HLS/RTL cost models
+    (``cost="finn"``) or the project's RTL cost model (``"rtl"``, ``synth.cost_model``)."""
     from finn.analysis.fpgadataflow.dataflow_performance import dataflow_performance
     from finn.analysis.fpgadataflow.res_estimation import res_estimation
     from finn.transformation.fpgadataflow.annotate_cycles import AnnotateCycles
 
     model = model.transform(AnnotateCycles())
     perf = model.analysis(dataflow_performance)
-    res = res_estimation(model, board.part)
+    res = _rtl_costs(model, board) if cost == "rtl" else res_estimation(model, board.part)
     per_layer: dict[str, dict[str, Any]] = {}
     total = {"LUT": 0.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0}
     for node in model.graph.node:
@@ -165,7 +192,8 @@ def estimate(model: ModelWrapper, board: Board) -> Estimates:
             total[key] += entry[key]
     max_cycles = int(perf["max_cycles"])
     fps = board.clock_mhz * 1e6 / max(max_cycles, 1)
-    fits = all(total[k] <= board.resources.get(k, 0) for k in total)
+    share = RTL_FIT_FRACTION if cost == "rtl" else 1.0
+    fits = all(total[k] <= share * board.resources.get(k, 0) for k in total)
     return Estimates(
         fps=fps,
         clock_mhz=board.clock_mhz,
@@ -183,8 +211,10 @@ def fold(
     target_fps: str | float,
     *,
     config_file: Path | None = None,
+    cost: str = "finn",
 ) -> tuple[ModelWrapper, Estimates]:
-    """Fold ``model`` (specialized HW layers) for ``target_fps`` ("max" or a number)."""
+    """Fold ``model`` (specialized HW layers) for ``target_fps`` ("max" or a number);
+    resources judged by ``cost`` ("finn": FINN's models; "rtl": this project's RTL)."""
     finn_ready()
     if config_file is not None:
         try:
@@ -192,16 +222,16 @@ def fold(
         except (OSError, json.JSONDecodeError) as exc:
             raise FoldingError(f"folding config '{config_file}' cannot be read: {exc}") from None
         model = apply_folding_config(model, config)
-        return model, estimate(model, board)
+        return model, estimate(model, board, cost)
     clock_hz = board.clock_mhz * 1e6
     if target_fps == "max":
-        return fold_max(model, board)
+        return fold_max(model, board, cost)
     fps = float(target_fps)
     cycles = max(1, int(clock_hz // fps))
-    folded = _set_folding(model, cycles, board)
-    est = estimate(folded, board)
+    folded = _set_folding(model, cycles, board, cost)
+    est = estimate(folded, board, cost)
     if est.fps < fps * (1 - 1e-9):
-        _, best = fold_max(model, board)
+        _, best = fold_max(model, board, cost)
         raise FoldingError(
             f"target {fps:g} FPS is out of reach on {board.name} at {board.clock_mhz:g} MHz: "
             f"the best achievable is {best.fps:.1f} FPS (bottleneck {best.bottleneck})"
@@ -209,7 +239,9 @@ def fold(
     return folded, est
 
 
-def fold_max(model: ModelWrapper, board: Board) -> tuple[ModelWrapper, Estimates]:
+def fold_max(
+    model: ModelWrapper, board: Board, cost: str = "finn"
+) -> tuple[ModelWrapper, Estimates]:
     """The fastest folding whose estimated resources fit the board.
 
     Fits is not monotone in the cycles target (narrow, deep weight memories of a fully folded
@@ -218,13 +250,13 @@ def fold_max(model: ModelWrapper, board: Board) -> tuple[ModelWrapper, Estimates
     2 %). Where no target fits by the estimates, the fully folded design is returned with
     ``fits = False``.
     """
-    slowest = _set_folding(model, 1 << 40, board)
-    slow_est = estimate(slowest, board)
+    slowest = _set_folding(model, 1 << 40, board, cost)
+    slow_est = estimate(slowest, board, cost)
     cycles, previous = 1, None
     found: tuple[ModelWrapper, Estimates] | None = None
     while cycles <= 2 * slow_est.max_cycles:
-        folded = _set_folding(model, cycles, board)
-        est = estimate(folded, board)
+        folded = _set_folding(model, cycles, board, cost)
+        est = estimate(folded, board, cost)
         if est.fits:
             found = (folded, est)
             break
@@ -237,8 +269,8 @@ def fold_max(model: ModelWrapper, board: Board) -> tuple[ModelWrapper, Estimates
     lo, hi = previous, cycles
     while hi > lo * 1.02 + 1:
         mid = int(round((lo * hi) ** 0.5))
-        folded = _set_folding(model, mid, board)
-        est = estimate(folded, board)
+        folded = _set_folding(model, mid, board, cost)
+        est = estimate(folded, board, cost)
         if est.fits:
             hi, found = mid, (folded, est)
         else:

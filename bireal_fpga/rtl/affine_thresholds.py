@@ -1,0 +1,135 @@
+"""Threshold units as exact integer affine maps.
+
+A Bi-Real MVAU's thresholds quantize ``BN(acc)`` (an affine function of the accumulator) to
+the 8-bit residual: per channel 255 sorted thresholds. Stored as tables they cost more memory
+than the binary weights (Bi-Real-18-CIFAR: ~13 Mbit against 11 Mbit of weights) and a
+comparator per binary-search stage and lane. The same step function is, as a rule,
+``clamp(floor((M * acc + C) / 2**S), 0, N)`` for integers M >= 0, C and one shift S per node:
+one multiply-add per output lane. This module finds such (M, C) and proves them exact.
+
+Exactness: with ``g(a) = floor((M a + C) / 2^S)`` non-decreasing, ``#{k : T_k <= a} ==
+clamp(g(a), 0, N)`` for every ``a`` in ``[lo, hi]`` holds exactly when, for every k,
+``g(T_k) >= k`` and ``g(T_k - 1) <= k - 1`` (thresholds inside the range), ``g(lo) >= k``
+(thresholds at or below ``lo``) and ``g(hi) <= k - 1`` (above ``hi``): g then first reaches
+level k at T_k. These linear constraints on (M, C) are what the search satisfies; ranges of up
+to 2^20 accumulator values are also checked exhaustively.
+
+FINN semantics: ``out = ActVal + #{k : T_k <= acc}`` with ``T`` sorted per channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_SHIFT = 40
+EXHAUSTIVE_MAX = 1 << 20
+
+
+@dataclass(frozen=True)
+class AffineThresholds:
+    shift: int
+    mult: tuple[int, ...]  # per channel, >= 0
+    offset: tuple[int, ...]  # per channel
+    steps: int  # N: the counts run 0..N
+
+    def apply(self, acc: np.ndarray, channel: int) -> np.ndarray:
+        a = np.asarray(acc, dtype=np.int64)
+        v = (self.mult[channel] * a + self.offset[channel]) >> self.shift
+        return np.clip(v, 0, self.steps)
+
+    @property
+    def mult_bits(self) -> int:
+        return max(1, max(self.mult).bit_length())
+
+
+def _fit_channel(t: np.ndarray, lo: int, hi: int, shift: int, m_max: int) -> tuple[int, int] | None:
+    """(M, C) meeting every constraint of the channel's thresholds ``t`` (int64, sorted,
+    clipped to [lo - 1, hi + 1]), or None."""
+    scale = 1 << shift
+    k = np.arange(1, len(t) + 1, dtype=np.int64)
+    inside = (t > lo) & (t <= hi)
+    n_always = int((t <= lo).sum())
+    never = t > hi
+    k_never = int(k[never].min()) if never.any() else None
+    ki, ti = k[inside], t[inside]
+    if ki.size == 0:  # constant over the range: M = 0
+        return 0, n_always * scale
+    a_lo = ki * scale  # k 2^S <= M T_k + C       ->  C >= k 2^S - M T_k
+    a_hi = ki * scale  # M (T_k - 1) + C < k 2^S  ->  C <= k 2^S - M (T_k - 1) - 1
+
+    def c_range(m: int) -> tuple[int, int]:
+        c_lo = int((a_lo - m * ti).max())
+        c_hi = int((a_hi - m * (ti - 1)).min()) - 1
+        if n_always:
+            c_lo = max(c_lo, n_always * scale - m * lo)
+        if k_never is not None:
+            c_hi = min(c_hi, k_never * scale - m * hi - 1)
+        return c_lo, c_hi
+
+    def slack(m: int) -> int:
+        c_lo, c_hi = c_range(m)
+        return c_hi - c_lo  # concave in m: a max of lines minus a min of lines
+
+    left, right = 0, m_max
+    while right - left > 2:
+        m1 = left + (right - left) // 3
+        m2 = right - (right - left) // 3
+        s1, s2 = slack(m1), slack(m2)
+        if s1 < s2:
+            left = m1 + 1
+        elif s1 > s2:
+            right = m2 - 1
+        else:
+            left, right = m1, m2
+    best = max(range(left, right + 1), key=slack)
+    c_lo, c_hi = c_range(best)
+    if c_lo > c_hi:
+        return None
+    return best, c_lo
+
+
+def _fit(t: np.ndarray, lo: int, hi: int, shift: int, m_max: int) -> list[tuple[int, int]] | None:
+    out = []
+    for row in t:
+        fit = _fit_channel(row, lo, hi, shift, m_max)
+        if fit is None:
+            return None
+        out.append(fit)
+    return out
+
+
+def affine_thresholds(
+    thresholds: np.ndarray, acc_lo: int, acc_hi: int, *, max_mult_bits: int = 24
+) -> AffineThresholds | None:
+    """An exact affine form of ``thresholds`` ([channels, N], sorted rows) for accumulators in
+    ``[acc_lo, acc_hi]``, multipliers below ``2**max_mult_bits``, the smallest shift; or None
+    (the thresholds are not such a step function, or need wider multipliers)."""
+    t = np.asarray(thresholds, dtype=np.float64)
+    if t.ndim != 2 or t.shape[1] == 0 or acc_hi < acc_lo:
+        return None
+    t = np.clip(np.ceil(t), acc_lo - 1, acc_hi + 1).astype(np.int64)
+    if (np.diff(t, axis=1) < 0).any():
+        return None
+    if max(abs(acc_lo), abs(acc_hi)) >= 1 << 23:
+        return None  # keep products in int64
+    m_max = (1 << max_mult_bits) - 1
+    # the smallest shift that works (a larger shift needs larger multipliers): a channel that
+    # fails ends the attempt at once, so the infeasible shifts cost little
+    fits = None
+    for shift in range(MAX_SHIFT + 1):
+        fits = _fit(t, acc_lo, acc_hi, shift, m_max)
+        if fits is not None:
+            break
+    if fits is None:
+        return None
+    hi_s = shift
+    form = AffineThresholds(hi_s, tuple(m for m, _ in fits), tuple(c for _, c in fits), t.shape[1])
+    if acc_hi - acc_lo < EXHAUSTIVE_MAX:
+        acc = np.arange(acc_lo, acc_hi + 1, dtype=np.int64)
+        for ch, row in enumerate(t):
+            want = np.searchsorted(row, acc, side="right")
+            if not np.array_equal(form.apply(acc, ch), want):
+                raise AssertionError(f"affine thresholds wrong on channel {ch}")
+    return form
