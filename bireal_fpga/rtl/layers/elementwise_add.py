@@ -1,0 +1,134 @@
+"""ElementwiseAdd -> ``hw/rtl/bireal_add.sv`` (lhs + rhs over PE lanes, FINN's out_dtype).
+
+Two streamed inputs, or one streamed input and a constant (an initializer, e.g. the FC bias)
+broadcast over the output: the constant's words repeat with the smallest period that divides
+the frame, and only that period is stored (a per-channel bias: channels / PE words).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+
+from bireal_fpga.rtl.layers.base import (
+    RtlLayer,
+    input_port,
+    mem_hex,
+    output_port,
+    param_error,
+)
+from bireal_fpga.rtl.render import render
+
+
+@dataclass(frozen=True)
+class AddParams:
+    node: str
+    pe: int
+    lhs_bits: int
+    lhs_signed: bool
+    rhs_bits: int
+    rhs_signed: bool
+    out_bits: int
+    const_file: str  # "" when both inputs stream
+    nconst: int
+    ram_style: str
+
+
+def _int_type(node: Any, attr: str, dtype: DataType) -> tuple[int, bool]:
+    if not dtype.is_integer() or dtype.name == "BIPOLAR":
+        raise param_error(node, attr, dtype.name, "only integer element types are supported")
+    return int(dtype.bitwidth()), bool(dtype.signed())
+
+
+def const_period(words: np.ndarray) -> int:
+    """The smallest number of words P dividing len(words) with words[i] == words[i % P]."""
+    n = len(words)
+    for p in range(1, n + 1):
+        if n % p == 0 and (words.reshape(n // p, p, -1) == words[None, :p]).all():
+            return p
+    return n
+
+
+def generate(model: ModelWrapper, node: Any) -> RtlLayer:
+    inst = getCustomOp(node)
+    pe = int(inst.get_nodeattr("PE"))
+    out_shape = [int(x) for x in inst.get_nodeattr("out_shape")]
+    channels = out_shape[-1]
+    if pe < 1 or channels % pe:
+        raise param_error(node, "PE", pe, f"PE must divide the {channels} output channels")
+    styles = [str(inst.get_nodeattr("lhs_style")), str(inst.get_nodeattr("rhs_style"))]
+    shapes = [[int(x) for x in inst.get_nodeattr(a)] for a in ("lhs_shape", "rhs_shape")]
+    names = ("lhs", "rhs")
+    types = [_int_type(node, f"{n}_dtype", inst.get_input_datatype(i)) for i, n in enumerate(names)]
+    out_bits, _ = _int_type(node, "out_dtype", inst.get_output_datatype())
+    if styles == ["const", "const"]:
+        raise param_error(node, "lhs_style", "const", "both inputs are constant: nothing streams")
+    for i, n in enumerate(names):
+        if styles[i] == "input" and shapes[i] != out_shape:
+            raise param_error(
+                node,
+                f"{n}_shape",
+                shapes[i],
+                f"a streamed input broadcast to {out_shape} would need buffering",
+            )
+    output = output_port(inst, node, 0)
+    if "const" not in styles:
+        p = AddParams(node.name, pe, *types[0], *types[1], out_bits, "", 1, "auto")
+        inputs = (input_port(inst, node, 0), input_port(inst, node, 1))
+        files: tuple[tuple[str, str], ...] = ()
+        resources: tuple[tuple[str, int], ...] = ()
+    else:
+        # addition commutes: the streamed input is the module's lhs, the constant its rhs
+        c = styles.index("const")
+        s = 1 - c
+        value = model.get_initializer(node.input[c])
+        if value is None:
+            raise param_error(
+                node, f"{names[c]}_style", "const", f"input '{node.input[c]}' has no initializer"
+            )
+        try:
+            full = np.broadcast_to(np.asarray(value), out_shape)
+        except ValueError:
+            raise param_error(
+                node,
+                f"{names[c]}_shape",
+                list(np.shape(value)),
+                f"the constant does not broadcast to {out_shape}",
+            ) from None
+        ints = np.rint(full).astype(np.int64)
+        bits, signed = types[c]
+        dt = inst.get_input_datatype(c)
+        if not np.array_equal(ints, full) or ints.min() < dt.min() or ints.max() > dt.max():
+            raise param_error(
+                node,
+                f"{names[c]}_dtype",
+                dt.name,
+                "the constant holds values that are not integers of this type",
+            )
+        words = ints.reshape(-1, pe)
+        period = const_period(words)
+        const_file = f"{node.name}_const.hex"
+        # URAM cannot be initialized: a constant asked for in URAM goes to BRAM
+        ram_style = str(inst.get_nodeattr("ram_style")).replace("ultra", "block")
+        p = AddParams(
+            node.name, pe, *types[s], bits, signed, out_bits, const_file, period, ram_style
+        )
+        inputs = (input_port(inst, node, s, "in0_V"),)
+        files = ((const_file, mem_hex(words[:period], bits)),)
+        resources = (("const_bits", period * pe * bits),)
+    text = render("layers/elementwise_add.sv.j2", p=p)
+    return RtlLayer(
+        node=node.name,
+        op_type=node.op_type,
+        inputs=inputs,
+        outputs=(output,),
+        files=((f"{node.name}.sv", text), *files),
+        library=("bireal_add.sv",),
+        cycles=output.words,
+        resources=resources,
+    )
