@@ -1,0 +1,70 @@
+"""Pool (MaxPool after a depthwise sliding window) -> ``hw/rtl/bireal_pool.sv``.
+
+The input is in FINN's python order (the im2col order the depthwise sliding window of
+``bireal_swg`` emits): per output pixel, kernel positions, then channels, folded by PE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+
+from bireal_fpga.rtl.layers.base import RtlLayer, input_port, output_port, param_error
+from bireal_fpga.rtl.render import render
+
+
+@dataclass(frozen=True)
+class PoolParams:
+    node: str
+    function: str
+    pe: int
+    bits: int
+    signed: bool
+    kk: int  # kernel positions
+    cf: int  # channel folds
+
+
+def generate(model: ModelWrapper, node: Any) -> RtlLayer:
+    inst = getCustomOp(node)
+    function = str(inst.get_nodeattr("Function"))
+    if function != "MaxPool":
+        raise param_error(node, "Function", function, "only MaxPool is implemented")
+    kernel = [int(k) for k in inst.get_nodeattr("KernelSize")]
+    channels = int(inst.get_nodeattr("Channels"))
+    pe = int(inst.get_nodeattr("PE"))
+    if not kernel or min(kernel) < 1:
+        raise param_error(node, "KernelSize", kernel, "kernel dimensions must be positive")
+    if pe < 1 or channels % pe:
+        raise param_error(node, "PE", pe, f"must divide Channels={channels}")
+    if inst.get_input_datatype() != inst.get_output_datatype():
+        raise param_error(
+            node,
+            "OutputDataType",
+            inst.get_output_datatype().name,
+            "MaxPool passes its input type through",
+        )
+    inp = input_port(inst, node, 0)
+    out = output_port(inst, node, 0)
+    p = PoolParams(
+        node=node.name,
+        function=function,
+        pe=pe,
+        bits=inp.fmt.elem_bits,
+        signed=inp.fmt.signed,
+        kk=int(np.prod(kernel)),
+        cf=channels // pe,
+    )
+    return RtlLayer(
+        node=node.name,
+        op_type=node.op_type,
+        inputs=(inp,),
+        outputs=(out,),
+        files=((f"{node.name}.sv", render("layers/pool.sv.j2", p=p)),),
+        library=("bireal_pool.sv",),
+        cycles=inp.words,
+        resources=(("lutram_bits", p.cf * pe * p.bits if p.cf > 1 else 0),),
+    )
