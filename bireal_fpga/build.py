@@ -37,7 +37,7 @@ from bireal_fpga.errors import BiRealError
 
 UNTIL = ("integer", "qonnx", "hw", "rtl")
 LATER_STAGES = ["bitstream", "driver"]
-SIZING_FRAMES = 3  # frames of the FIFO-sizing simulation
+SIZING_FRAMES = 8  # frames of the FIFO-sizing simulation (the pipeline settles after ~4)
 MAX_FIFO_GROWTH = 4  # stalled verification runs answered by doubling the full FIFOs
 
 

@@ -45,10 +45,11 @@ class Timing:
 def timing_of(frame_end: list[int], cycles: int) -> Timing:
     n = len(frame_end)
     interval: float | None = None
-    if n >= 3:
-        interval = (frame_end[-1] - frame_end[1]) / (n - 2)  # the first interval fills up
-    elif n == 2:
-        interval = float(frame_end[1] - frame_end[0])
+    if n >= 2:
+        # the first frames fill the pipeline and its FIFOs; the steady state is measured over
+        # the second half of the run
+        first = min(n // 2, n - 2)
+        interval = (frame_end[-1] - frame_end[first]) / (n - 1 - first)
     return Timing(n, cycles, frame_end[0] if n else 0, interval, tuple(frame_end))
 
 
