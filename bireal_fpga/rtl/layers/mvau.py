@@ -1,0 +1,196 @@
+"""MVAU -> ``hw/rtl/bireal_mvau.sv`` (matrix-vector unit with optional threshold activation).
+
+FINN's semantics (``MVAU.execute_node``): ``acc = x @ W`` for each input vector (``W`` of shape
+``(MW, MH)``); with ``binaryXnorMode`` the inputs and weights are bits and ``acc`` counts the
+positions where they agree (XNOR popcount). ``noActivation=1`` outputs ``acc``; otherwise
+``ActVal + #{i : acc >= T[c][i]}`` (see :mod:`bireal_fpga.rtl.layers.thresholding`).
+
+The accumulator width comes from the actual weights and the input type's range (the sum of
+each channel's extreme products), so it is as small as exactness allows. Weights live in one
+memory word per (neuron fold, synapse fold) step: address ``nf * SF + sf``, lane ``p`` (channel
+``nf * PE + p``) holding the SIMD weights of rows ``sf * SIMD .. sf * SIMD + SIMD - 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+
+from bireal_fpga.rtl.layers.base import RtlLayer, input_port, output_port, param_error
+from bireal_fpga.rtl.layers.thresholding import (
+    LIBRARY,
+    STYLES,
+    ThresholdPlan,
+    auto_style,
+    hex_image,
+    int_matrix,
+    memory_style,
+    plan_thresholds,
+    signed_bits,
+)
+from bireal_fpga.rtl.render import render
+
+
+@dataclass(frozen=True)
+class MvauParams:
+    node: str
+    mw: int
+    mh: int
+    simd: int
+    pe: int
+    binary: bool
+    in_bits: int
+    in_signed: bool
+    w_bits: int
+    acc_bits: int
+    no_act: bool
+    out_bits: int
+    w_style: int
+    buf_style: int
+    weight_file: str
+    thr: ThresholdPlan | None
+
+
+def accumulator_range(w: np.ndarray, lo: int, hi: int, binary: bool) -> tuple[int, int]:
+    """The smallest and largest accumulator over all channels and inputs in [lo, hi]."""
+    if binary:
+        return 0, int(w.shape[0])
+    a, b = w * lo, w * hi
+    acc_lo = np.minimum(a, b).sum(axis=0)
+    acc_hi = np.maximum(a, b).sum(axis=0)
+    return min(0, int(acc_lo.min())), max(0, int(acc_hi.max()))
+
+
+def generate(model: ModelWrapper, node: Any) -> RtlLayer:
+    inst = getCustomOp(node)
+    mw, mh = int(inst.get_nodeattr("MW")), int(inst.get_nodeattr("MH"))
+    simd, pe = int(inst.get_nodeattr("SIMD")), int(inst.get_nodeattr("PE"))
+    if simd < 1 or mw % simd:
+        raise param_error(node, "SIMD", simd, f"must divide MW={mw}")
+    if pe < 1 or mh % pe:
+        raise param_error(node, "PE", pe, f"must divide MH={mh}")
+    mem_mode = inst.get_nodeattr("mem_mode")
+    if mem_mode not in ("internal_embedded", "internal_decoupled"):
+        raise param_error(node, "mem_mode", mem_mode, "the weights must be a constant memory")
+    if inst.get_nodeattr("runtime_writeable_weights"):
+        raise param_error(node, "runtime_writeable_weights", 1, "weights are constants")
+    for attr in ("inputDataType", "weightDataType", "outputDataType"):
+        if inst.get_nodeattr(attr) == "BIPOLAR":
+            raise param_error(node, attr, "BIPOLAR", "bipolar streams are not supported")
+    binary = bool(inst.get_nodeattr("binaryXnorMode"))
+    no_act = bool(inst.get_nodeattr("noActivation"))
+    inp = input_port(inst, node, 0)
+    out = output_port(inst, node, 0)
+    raw = model.get_initializer(node.input[1])
+    if raw is None:
+        raise param_error(node, "weights", node.input[1], "the weights must be a constant")
+    if tuple(raw.shape) != (mw, mh):
+        raise param_error(node, "weights", tuple(raw.shape), f"expected shape ({mw}, {mh})")
+    w = int_matrix(node, "weights", raw)
+    if binary:
+        if inst.get_nodeattr("inputDataType") != "BINARY":
+            idt = inst.get_nodeattr("inputDataType")
+            raise param_error(node, "inputDataType", idt, "binaryXnorMode needs BINARY inputs")
+        if w.size and (w.min() < 0 or w.max() > 1):
+            raise param_error(node, "weights", "not 0/1", "binaryXnorMode needs BINARY weights")
+        w_bits = 1
+    else:
+        w_bits = signed_bits(min(0, int(w.min(initial=0))), max(0, int(w.max(initial=0))))
+    acc_lo, acc_hi = accumulator_range(w, inp.fmt.lo, inp.fmt.hi, binary)
+    acc_bits = signed_bits(acc_lo, acc_hi)
+    if acc_bits > 62:
+        raise param_error(node, "accDataType", f"{acc_bits} bits", "beyond 62 bits")
+    sf, nf = mw // simd, mh // pe
+    prefix = node.name
+    thr = None
+    if no_act:
+        if acc_lo < out.fmt.lo or acc_hi > out.fmt.hi:
+            raise param_error(
+                node,
+                "outputDataType",
+                inst.get_nodeattr("outputDataType"),
+                f"accumulators [{acc_lo}, {acc_hi}] do not fit it",
+            )
+    else:
+        if len(node.input) < 3:
+            raise param_error(node, "noActivation", 0, "no threshold input")
+        thr = plan_thresholds(
+            node,
+            model.get_initializer(node.input[2]),
+            channels=mh,
+            pe=pe,
+            lo=acc_lo,
+            hi=acc_hi,
+            act_val=int(inst.get_nodeattr("ActVal")),
+            out_fmt=out.fmt,
+            prefix=f"{prefix}_thr",
+            style_attr="ram_style_thresholds",
+            style_value=inst.get_nodeattr("ram_style_thresholds"),
+            spacing=sf,  # one result per SF cycles: an engine may search SF stages
+        )
+    # weight memory: word nf * SF + sf, lane p element s = W[sf * SIMD + s, nf * PE + p]
+    words = w.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1).reshape(nf * sf, pe * simd)
+    depth, width = nf * sf, pe * simd * w_bits
+    w_style = memory_style(node, "ram_style", inst.get_nodeattr("ram_style"), depth, width)
+    buf_style = auto_style(sf, simd * inp.fmt.elem_bits)
+    weight_file = f"{prefix}_weights.mem"
+    p = MvauParams(
+        node=node.name,
+        mw=mw,
+        mh=mh,
+        simd=simd,
+        pe=pe,
+        binary=binary,
+        in_bits=inp.fmt.elem_bits,
+        in_signed=inp.fmt.signed,
+        w_bits=w_bits,
+        acc_bits=acc_bits,
+        no_act=no_act,
+        out_bits=out.fmt.elem_bits,
+        w_style=w_style,
+        buf_style=buf_style,
+        weight_file=weight_file,
+        thr=thr,
+    )
+    text = render("layers/mvau.sv.j2", p=p)
+    files = ((f"{node.name}.sv", text), (weight_file, hex_image(words, w_bits)))
+    if thr is not None:
+        files += thr.files
+    vectors = int(np.prod(inst.get_nodeattr("numInputVectors")))
+    latency = 4 + (0 if thr is None else thr.k + 1)
+    k = 0 if thr is None else thr.k
+    engines = 0 if thr is None else thr.groups
+    return RtlLayer(
+        node=node.name,
+        op_type=node.op_type,
+        inputs=(inp,),
+        outputs=(out,),
+        files=files,
+        library=LIBRARY + ("bireal_mvau_ram.sv", "bireal_mvau.sv"),
+        cycles=vectors * sf * nf,
+        resources=(
+            ("lanes", pe * simd),
+            ("pe", pe),
+            ("simd", simd),
+            ("binary", int(binary)),
+            ("multipliers", 0 if binary else pe * simd),
+            ("popcount_bits", pe * simd if binary else 0),
+            ("weight_bits", depth * width),
+            ("weight_depth", depth),
+            ("weight_width", width),
+            ("weight_block", int(w_style == STYLES["block"])),
+            ("weight_ultra", int(w_style == STYLES["ultra"])),
+            ("acc_bits", acc_bits),
+            ("input_buffer_bits", sf * simd * inp.fmt.elem_bits if nf > 1 else 0),
+            ("threshold_bits", 0 if thr is None else thr.mem_bits),
+            ("threshold_steps", 0 if thr is None else thr.steps),
+            ("comparators", pe * engines),
+            ("search_stages", k),
+            ("fifo_bits", pe * out.fmt.elem_bits * (latency + 1)),
+            ("latency", latency),
+        ),
+    )

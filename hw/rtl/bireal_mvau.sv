@@ -1,0 +1,192 @@
+// bireal_mvau: matrix-vector unit with optional multi-threshold activation (FINN's MVAU).
+//
+// out[c] = f(sum_i x[i] * W[i][c]) for each input vector x of MW elements, MH channels c.
+// BINARY = 1: x and W are bits and the sum is the number of matching bits (XNOR popcount);
+// BINARY = 0: signed / unsigned integers times signed integer weights.
+// NO_ACT = 1: f is the identity (the accumulator, sign-extended to OUT_BITS); otherwise f is
+// the threshold activation of bireal_thresholds (ACT_VAL + number of thresholds <= sum).
+//
+// Folding: an input word holds SIMD elements (SF = MW / SIMD words per vector), an output word
+// PE channels (NF = MH / PE words per vector; word nf holds channels nf*PE .. nf*PE + PE - 1).
+// One step (neuron fold nf, synapse fold sf) per cycle, nf outer: the words of a vector are
+// taken from the stream during nf = 0 and replayed from a buffer for nf > 0, so a vector takes
+// SF * NF cycles. Weights: one memory word per step (address nf*SF + sf), PE lanes of SIMD
+// weights (lane p, element s in bits (p*SIMD + s)*W_BITS). The datapath never stalls: a step
+// that completes a result reserves a slot of the output queue first (credits), so back-pressure
+// only holds the issue stage.
+//
+// Pipeline: issue -> weight/input read -> dot product -> accumulate -> [thresholds] -> queue.
+module bireal_mvau #(
+    parameter int MW = 8,
+    parameter int MH = 8,
+    parameter int SIMD = 1,
+    parameter int PE = 1,
+    parameter int BINARY = 0,
+    parameter int IN_BITS = 8,
+    parameter int IN_SIGNED = 0,
+    parameter int W_BITS = 8,       // weights stored as signed W_BITS integers (BINARY: 1 bit)
+    parameter int ACC_BITS = 16,    // signed accumulator width
+    parameter int NO_ACT = 0,
+    parameter int OUT_BITS = 8,
+    // thresholds (NO_ACT = 0): see bireal_thresholds
+    parameter int T_K = 1,
+    parameter int T_S = 1,          // search stages per engine (<= SF: one result per SF cycles)
+    parameter int T_BITS = 17,      // signed compare width (>= ACC_BITS)
+    parameter int T_NF = 1,
+    parameter int T_SHARED = 0,
+    parameter int ACT_VAL = 0,
+    parameter bit [63:0] T_STYLES = '0,
+    parameter THR_PREFIX = "thr",
+    // memories: 0 distributed, 1 block, 2 ultra
+    parameter int W_STYLE = 0,
+    parameter int BUF_STYLE = 0,
+    parameter WEIGHT_FILE = "weights.mem"
+) (
+    input  logic                   clk,
+    input  logic                   rst_n,
+    input  logic [SIMD*IN_BITS-1:0] in_data,
+    input  logic                   in_valid,
+    output logic                   in_ready,
+    output logic [PE*OUT_BITS-1:0] out_data,
+    output logic                   out_valid,
+    input  logic                   out_ready
+);
+    localparam int SF = MW / SIMD;
+    localparam int NF = MH / PE;
+    localparam int SFW = SF > 1 ? $clog2(SF) : 1;
+    localparam int NFW = NF > 1 ? $clog2(NF) : 1;
+    localparam int WD = SF * NF;
+    localparam int WAW = WD > 1 ? $clog2(WD) : 1;
+    localparam int XW = SIMD * IN_BITS;
+    localparam int WW = PE * SIMD * W_BITS;
+    // cycles from issuing a result's last step to its word leaving the queue (valid)
+    localparam int LAT = 4 + (NO_ACT ? 0 : T_K + 1);
+    localparam int QDEPTH = LAT + 1;
+
+    // ---- issue: step counters, input handshake, credits -------------------------------------
+    logic [SFW-1:0] sf;
+    logic [NFW-1:0] nf;
+    logic [WAW-1:0] waddr;
+    logic last, fresh, space, go;
+    assign last = sf == SFW'(SF - 1);
+    assign fresh = nf == '0;  // nf = 0: the words come from the stream
+    assign in_ready = fresh & (~last | space);
+    assign go = (fresh ? in_valid : 1'b1) & (~last | space);
+    always_ff @(posedge clk) begin
+        if (!rst_n) begin
+            sf <= '0;
+            nf <= '0;
+            waddr <= '0;
+        end else if (go) begin
+            sf <= last ? '0 : sf + 1'b1;
+            if (last) nf <= (nf == NFW'(NF - 1)) ? '0 : nf + 1'b1;
+            waddr <= (waddr == WAW'(WD - 1)) ? '0 : waddr + 1'b1;
+        end
+    end
+
+    // ---- stage 1: weights and input word --------------------------------------------------
+    logic v1, first1, last1, fresh1;
+    logic [NFW-1:0] nf1;
+    logic [WW-1:0] w1;
+    logic [XW-1:0] xin1, x1;
+    always_ff @(posedge clk) begin
+        if (!rst_n) v1 <= 1'b0;
+        else v1 <= go;
+        if (go) begin
+            first1 <= sf == '0;
+            last1 <= last;
+            fresh1 <= fresh;
+            nf1 <= nf;
+        end
+        if (go & fresh) xin1 <= in_data;
+    end
+    bireal_mvau_rom #(.WIDTH(WW), .DEPTH(WD), .STYLE(W_STYLE), .FILE(WEIGHT_FILE)) wrom (
+        .clk(clk), .en(go), .addr(waddr), .data(w1)
+    );
+    if (NF > 1) begin : g_buf
+        logic [XW-1:0] xbuf1;
+        bireal_mvau_ram #(.WIDTH(XW), .DEPTH(SF), .STYLE(BUF_STYLE)) xbuf (
+            .clk(clk), .we(go & fresh), .waddr(sf), .wdata(in_data), .raddr(sf), .rdata(xbuf1)
+        );
+        assign x1 = fresh1 ? xin1 : xbuf1;
+    end else begin : g_nobuf
+        assign x1 = xin1;
+    end
+
+    // ---- stage 2: dot products of the step; stage 3: accumulate (per PE) ----------------------
+    logic v2, first2, last2, v3;
+    logic [NFW-1:0] nf2, nf3;
+    logic [PE*ACC_BITS-1:0] acc;  // the accumulators, lane p = channel nf3*PE + p
+    always_ff @(posedge clk) begin
+        if (!rst_n) begin
+            v2 <= 1'b0;
+            v3 <= 1'b0;
+        end else begin
+            v2 <= v1;
+            v3 <= v2 & last2;
+        end
+        if (v1) begin
+            first2 <= first1;
+            last2 <= last1;
+            nf2 <= nf1;
+        end
+        if (v2 & last2) nf3 <= nf2;
+    end
+    localparam int XA = IN_BITS + (IN_SIGNED ? 0 : 1);  // signed width of an input
+    localparam int PW = XA + W_BITS;                     // signed width of a product
+    for (genvar p = 0; p < PE; p++) begin : g_pe
+        logic signed [ACC_BITS-1:0] part, sum;
+        if (BINARY) begin : g_xnor
+            always_ff @(posedge clk)
+                if (v1) part <= ACC_BITS'($countones(~(x1 ^ w1[p*SIMD +: SIMD])));
+        end else begin : g_mul
+            always_ff @(posedge clk) begin
+                if (v1) begin : dot
+                    logic signed [ACC_BITS-1:0] s;
+                    s = '0;
+                    for (int i = 0; i < SIMD; i++) begin : mac
+                        logic signed [XA-1:0] xa;
+                        logic signed [W_BITS-1:0] wb;
+                        logic signed [PW-1:0] prod;
+                        xa = IN_SIGNED ? XA'($signed(x1[i*IN_BITS +: IN_BITS]))
+                                       : XA'({1'b0, x1[i*IN_BITS +: IN_BITS]});
+                        wb = $signed(w1[(p*SIMD + i)*W_BITS +: W_BITS]);
+                        prod = xa * wb;
+                        s = s + ACC_BITS'(prod);
+                    end
+                    part <= s;
+                end
+            end
+        end
+        always_ff @(posedge clk)
+            if (v2) sum <= (first2 ? '0 : sum) + part;
+        assign acc[p*ACC_BITS +: ACC_BITS] = sum;
+    end
+
+    // ---- activation and output queue ----------------------------------------------------------
+    logic qwr;
+    logic [PE*OUT_BITS-1:0] qdata;
+    if (NO_ACT) begin : g_noact
+        assign qwr = v3;
+        for (genvar p = 0; p < PE; p++) begin : g_pe
+            assign qdata[p*OUT_BITS +: OUT_BITS] =
+                OUT_BITS'($signed(acc[p*ACC_BITS +: ACC_BITS]));
+        end
+    end else begin : g_act
+        logic [PE*T_BITS-1:0] tx;
+        for (genvar p = 0; p < PE; p++) begin : g_pe
+            assign tx[p*T_BITS +: T_BITS] = T_BITS'($signed(acc[p*ACC_BITS +: ACC_BITS]));
+        end
+        bireal_thresholds #(
+            .PE(PE), .NF(NF), .TNF(T_NF), .SHARED(T_SHARED), .K(T_K), .S(T_S), .A(T_BITS),
+            .OUT_BITS(OUT_BITS), .ACT_VAL(ACT_VAL), .STYLES(T_STYLES), .PREFIX(THR_PREFIX)
+        ) thr (
+            .clk(clk), .rst_n(rst_n), .in_valid(v3), .in_nf(nf3), .in_x(tx),
+            .out_valid(qwr), .out_y(qdata)
+        );
+    end
+    bireal_mvau_outq #(.WIDTH(PE * OUT_BITS), .DEPTH(QDEPTH)) q (
+        .clk(clk), .rst_n(rst_n), .take(go & last), .space(space), .wr(qwr), .wdata(qdata),
+        .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready)
+    );
+endmodule
