@@ -74,7 +74,46 @@ def _set_folding(
         folded = model.transform(
             SetFolding(target_cycles_per_frame=cycles, mvau_wwidth_max=MVAU_WWIDTH_MAX[cost])
         )
+    if cost == "rtl":
+        return assign_memories_rtl(folded, board)
     return assign_memories(folded, board)
+
+
+def assign_memories_rtl(model: ModelWrapper, board: Board) -> ModelWrapper:
+    """Weight memories of the project's RTL: block RAM, and LUT ROM where block RAM runs out.
+
+    UltraRAM is not used for weights: UltraScale+ URAM cannot be initialized by the bitstream
+    (FINN needs runtime-writeable weights for it), and the RTL's weights are constants. Starting
+    from ``auto`` (LUTs for small memories, else block RAM), the MVAU whose weights free the most
+    BRAM36 per LUT spent moves to LUT ROM until the block RAM fits the board's budget share.
+    """
+    from bireal_fpga.synth.cost_model import node_cost
+
+    mvaus = []
+    for node in model.graph.node:
+        inst = getCustomOp(node)
+        if node.op_type.startswith("MVAU") and "ram_style" in inst.get_nodeattr_types():
+            inst.set_nodeattr("ram_style", "auto")
+            mvaus.append(node)
+    fam = board.family
+    bram = sum(node_cost(n, fam, model).BRAM36 for n in model.graph.node)
+    budget = RTL_FIT_FRACTION * board.resources.get("BRAM36", 0)
+    candidates = []
+    for node in mvaus:
+        inst = getCustomOp(node)
+        before = node_cost(node, fam, model)
+        inst.set_nodeattr("ram_style", "distributed")
+        after = node_cost(node, fam, model)
+        inst.set_nodeattr("ram_style", "auto")
+        freed, lut = before.BRAM36 - after.BRAM36, after.LUT - before.LUT
+        if freed > 0:
+            candidates.append((freed / max(lut, 1), freed, node))
+    for _, freed, node in sorted(candidates, key=lambda t: (-t[0], t[2].name)):
+        if bram <= budget:
+            break
+        getCustomOp(node).set_nodeattr("ram_style", "distributed")
+        bram -= freed
+    return model
 
 
 def assign_memories(model: ModelWrapper, board: Board) -> ModelWrapper:
@@ -262,6 +301,13 @@ def fold_max(
             break
         previous, cycles = cycles, cycles * 2
     if found is None:
+        if cost == "rtl":
+            raise FoldingError(
+                f"no folding fits {board.name} by the RTL cost model (even the slowest needs "
+                + ", ".join(f"{k} {v:.0f}" for k, v in slow_est.total.items())
+                + f" of {board.resources}); pass --target-fps N to build the design anyway "
+                "(report.json then says it does not fit)"
+            )
         # FINN's cost models are pessimistic for some units (see the per-layer table)
         return slowest, slow_est
     if previous is None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_SHIFT = 40
+MAX_SHIFT = 48
 EXHAUSTIVE_MAX = 1 << 20
 
 
@@ -112,8 +112,9 @@ def affine_thresholds(
     t = np.clip(np.ceil(t), acc_lo - 1, acc_hi + 1).astype(np.int64)
     if (np.diff(t, axis=1) < 0).any():
         return None
-    if max(abs(acc_lo), abs(acc_hi)) >= 1 << 23:
-        return None  # keep products in int64
+    acc_bits = max(abs(acc_lo), abs(acc_hi)).bit_length() + 1
+    if acc_bits + max_mult_bits > 61 or MAX_SHIFT + 9 > 61:
+        return None  # keep every product and bound in int64
     m_max = (1 << max_mult_bits) - 1
     # the smallest shift that works (a larger shift needs larger multipliers): a channel that
     # fails ends the attempt at once, so the infeasible shifts cost little

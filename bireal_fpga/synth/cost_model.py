@@ -268,6 +268,13 @@ def mvau_cost(
         xw = simd * in_bits
         out = out + memory_cost(xw, sf, auto_style(sf, xw), family, rom=False)
     steps = 0
+    if not no_act and a.get("affine_bits"):
+        # bireal_affine_act: one multiply (DSP) + add / shift / clamp per lane, a {C, M} ROM
+        coef = int(a["affine_bits"])
+        out = out + Resources(LUT=round(pe * (acc_bits + out_bits + 8)), FF=pe * 3 * acc_bits)
+        out = out + Resources(DSP=pe * (1 if acc_bits <= 18 else 4))  # M: <= 26 / 34 bits
+        out = out + memory_cost(pe * coef, nf, auto_style(nf, pe * coef), family)
+        return out + queue_cost(pe * out_bits, 5 + 3, family, c)
     if not no_act:
         steps = int(a.get("numSteps", 2**out_bits - 1))
         out = out + thresholds_cost(
@@ -468,4 +475,43 @@ def node_cost(
         t = model.get_initializer(node.input[2])
         if t is not None and t.ndim == 2:
             attrs["numSteps"] = int(t.shape[1])
+            attrs["affine_bits"] = _affine_bits(model, node, t)
     return layer_cost(node.op_type, attrs, family, c)
+
+
+_AFFINE_CACHE: dict[tuple[str, bytes], int] = {}
+
+
+def _affine_bits(model: Any, node: Any, t: Any) -> int:
+    """Bits of one channel's {C, M} when the MVAU's thresholds have an exact affine form
+    (the RTL then uses bireal_affine_act), else 0. Cached: folding does not change it."""
+    import hashlib
+
+    import numpy as np
+
+    w = model.get_initializer(node.input[1])
+    key = (node.name, hashlib.sha256(t.tobytes() + w.tobytes()).digest())
+    if key not in _AFFINE_CACHE:
+        from qonnx.custom_op.registry import getCustomOp
+
+        from bireal_fpga.rtl.affine_thresholds import affine_thresholds
+        from bireal_fpga.rtl.layers.mvau import (
+            AFFINE_MAX_MULT_BITS,
+            AFFINE_MAX_MULT_BITS_INT,
+            accumulator_range,
+        )
+
+        inst = getCustomOp(node)
+        binary = bool(inst.get_nodeattr("binaryXnorMode"))
+        idt = inst.get_input_datatype()
+        lo, hi = accumulator_range(
+            np.rint(w).astype(np.int64), int(idt.min()), int(idt.max()), binary
+        )
+        bits = AFFINE_MAX_MULT_BITS if binary else AFFINE_MAX_MULT_BITS_INT
+        form = affine_thresholds(np.sort(t, axis=1), lo, hi, max_mult_bits=bits)
+        if form is None:
+            _AFFINE_CACHE[key] = 0
+        else:
+            cmax = max(abs(x) for x in form.offset) + 1
+            _AFFINE_CACHE[key] = form.mult_bits + cmax.bit_length() + 1
+    return _AFFINE_CACHE[key]
