@@ -49,17 +49,22 @@ def _cli(*args: object) -> list[str]:
     return [sys.executable, "-m", "bireal_fpga", *map(str, args)]
 
 
-def run_case(spec: str, board: str, n: int, images: str | None, root: Path) -> dict:
-    out = root / f"{spec}-{board}"
-    proc, build_s, build_rss = _timed(
-        _cli("build", spec, "--board", board, "--out", out, "--n", n, "--target-fps", "max")
-    )
+def run_case(
+    spec: str, board: str, n: int, images: str | None, root: Path, fps: str, synth: bool
+) -> dict:
+    """``spec``: a preset or a checkpoint (.pt); ``fps``: --target-fps."""
+    out = root / f"{Path(spec).stem}-{board}"
+    args = ["build", spec, "--board", board, "--out", out, "--n", n, "--target-fps", fps]
+    proc, build_s, build_rss = _timed(_cli(*args, *([] if synth else ["--no-synth"])))
     if proc.returncode != 0:
         raise SystemExit(f"build {spec} {board} failed:\n{proc.stderr[-3000:]}")
     report = json.loads((out / "report.json").read_text())
     info = json.loads(
         subprocess.run(
-            _cli("info", spec, "--json"), capture_output=True, text=True, check=True
+            _cli("info", json.dumps(report["spec"]), "--json"),
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     )
     rtl = report["rtl"]
@@ -70,7 +75,10 @@ def run_case(spec: str, board: str, n: int, images: str | None, root: Path) -> d
         raise SystemExit(f"sim {spec} failed:\n{sim.stderr[-3000:]}")
     timing = json.loads(sim.stdout)["timing"]
     record = {
-        "spec": spec,
+        "spec": report["spec"]["name"],
+        "source": spec,
+        "trained": report.get("trained"),
+        "target_fps": fps,
         "board": board,
         "clock_mhz": rtl["clock_mhz"],
         "build_s": round(build_s, 1),
@@ -116,14 +124,19 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--images", default=None)
     ap.add_argument("--keep", default=None, help="keep the build folders here")
+    ap.add_argument("--target-fps", default="max")
+    ap.add_argument("--no-synth", action="store_true", help="skip the Yosys estimates")
+    ap.add_argument("--results", default=str(RESULTS), help="JSON file to write")
     args = ap.parse_args()
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="rtl-bench-"))
     root.mkdir(parents=True, exist_ok=True)
     results = []
     for case in args.cases.split(","):
-        spec, board = case.split(":")
+        spec, board = case.rsplit(":", 1)
         print(f"== {spec} on {board}", flush=True)
-        results.append(run_case(spec, board, args.n, args.images, root))
+        results.append(
+            run_case(spec, board, args.n, args.images, root, args.target_fps, not args.no_synth)
+        )
         print(json.dumps(results[-1], indent=1), flush=True)
     finn_macs_s = FINN_CNV["fps"] * FINN_CNV["macs"]
     payload = {
@@ -131,8 +144,8 @@ def main() -> None:
         "finn_cnv_w1a1": {**FINN_CNV, "binary_macs_per_s": finn_macs_s},
         "cases": results,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
+    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.results).write_text(json.dumps(payload, indent=2) + "\n")
     print(
         "| case | FPS meas. (est.) | bottleneck | LUT | BRAM36 | URAM | DSP | fits | "
         "GMAC/s | build | sim img/s |"

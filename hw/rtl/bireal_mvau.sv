@@ -37,6 +37,14 @@ module bireal_mvau #(
     parameter int ACT_VAL = 0,
     parameter bit [63:0] T_STYLES = '0,
     parameter THR_PREFIX = "thr",
+    // or (AFFINE = 1) the thresholds as an exact affine map: see bireal_affine_act
+    parameter int AFFINE = 0,
+    parameter int A_SHIFT = 0,
+    parameter int A_M_BITS = 1,
+    parameter int A_C_BITS = 1,
+    parameter int A_STEPS = 1,
+    parameter int A_STYLE = 0,
+    parameter AFFINE_FILE = "affine.mem",
     // memories: 0 distributed, 1 block, 2 ultra
     parameter int W_STYLE = 0,
     parameter int BUF_STYLE = 0,
@@ -60,7 +68,7 @@ module bireal_mvau #(
     localparam int XW = SIMD * IN_BITS;
     localparam int WW = PE * SIMD * W_BITS;
     // cycles from issuing a result's last step to its word leaving the queue (valid)
-    localparam int LAT = 4 + (NO_ACT ? 0 : T_K + 1);
+    localparam int LAT = 4 + (NO_ACT ? 0 : AFFINE ? 3 : T_K + 1);
     localparam int QDEPTH = LAT + 1;
 
     // ---- issue: step counters, input handshake, credits -------------------------------------
@@ -172,6 +180,15 @@ module bireal_mvau #(
             assign qdata[p*OUT_BITS +: OUT_BITS] =
                 OUT_BITS'($signed(acc[p*ACC_BITS +: ACC_BITS]));
         end
+    end else if (AFFINE) begin : g_affine
+        bireal_affine_act #(
+            .PE(PE), .NF(NF), .A(ACC_BITS), .M_BITS(A_M_BITS), .C_BITS(A_C_BITS),
+            .SHIFT(A_SHIFT), .STEPS(A_STEPS), .OUT_BITS(OUT_BITS), .ACT_VAL(ACT_VAL),
+            .STYLE(A_STYLE), .FILE(AFFINE_FILE)
+        ) act (
+            .clk(clk), .rst_n(rst_n), .in_valid(v3), .in_nf(nf3), .in_x(acc),
+            .out_valid(qwr), .out_y(qdata)
+        );
     end else begin : g_act
         logic [PE*T_BITS-1:0] tx;
         for (genvar p = 0; p < PE; p++) begin : g_pe

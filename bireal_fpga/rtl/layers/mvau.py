@@ -20,6 +20,7 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
+from bireal_fpga.rtl.affine_thresholds import AffineThresholds, affine_thresholds
 from bireal_fpga.rtl.layers.base import RtlLayer, input_port, output_port, param_error
 from bireal_fpga.rtl.layers.thresholding import (
     LIBRARY,
@@ -53,6 +54,67 @@ class MvauParams:
     buf_style: int
     weight_file: str
     thr: ThresholdPlan | None
+    aff: AffinePlan | None = None
+
+
+# multiplier widths: one DSP48E2 (27 x 18) per lane for the binary MVAUs' small accumulators;
+# the integer MVAUs (stem, downsample: few lanes, wide accumulators) may use a few DSPs per lane
+AFFINE_MAX_MULT_BITS = 26
+AFFINE_MAX_MULT_BITS_INT = 34
+AFFINE_LATENCY = 3  # hw/rtl/bireal_affine_act.sv
+
+
+@dataclass(frozen=True)
+class AffinePlan:
+    """The activation as ``ActVal + clamp((M acc + C) >> S, 0, N)`` (bireal_affine_act.sv)."""
+
+    file: str
+    shift: int
+    m_bits: int
+    c_bits: int
+    steps: int
+    act_val: int
+    style: int
+
+
+def plan_affine(
+    node: Any,
+    thresholds: np.ndarray,
+    *,
+    mh: int,
+    pe: int,
+    acc_lo: int,
+    acc_hi: int,
+    act_val: int,
+    prefix: str,
+) -> tuple[AffinePlan, str] | None:
+    """An exact affine form of the thresholds (see rtl/affine_thresholds.py) and its ROM
+    image, or None (then the threshold tables are used)."""
+    t = np.asarray(thresholds, dtype=np.float64)
+    if t.ndim != 2 or t.shape[0] not in (1, mh) or np.isnan(t).any():
+        return None
+    if t.shape[0] == 1:
+        t = np.repeat(t, mh, axis=0)
+    t = np.sort(t, axis=1)
+    binary = acc_lo == 0 and acc_hi < 1 << 16
+    bits = AFFINE_MAX_MULT_BITS if binary else AFFINE_MAX_MULT_BITS_INT
+    form: AffineThresholds | None = affine_thresholds(t, acc_lo, acc_hi, max_mult_bits=bits)
+    if form is None:
+        return None
+    m = np.array(form.mult, dtype=np.int64)
+    c = np.array(form.offset, dtype=np.int64)
+    m_bits = max(1, int(m.max()).bit_length())
+    c_bits = signed_bits(min(0, int(c.min())), max(0, int(c.max())))
+    if m_bits + c_bits > 62:
+        return None
+    nf = mh // pe
+    # word nf, lane p: channel nf * PE + p as {C, M}
+    word = (c & ((1 << c_bits) - 1)) << m_bits | m
+    words = word.reshape(nf, pe)
+    style = auto_style(nf, pe * (m_bits + c_bits))
+    file = f"{prefix}_affine.mem"
+    plan = AffinePlan(file, form.shift, m_bits, c_bits, form.steps, act_val, style)
+    return plan, hex_image(words, m_bits + c_bits)
 
 
 def accumulator_range(w: np.ndarray, lo: int, hi: int, binary: bool) -> tuple[int, int]:
@@ -107,6 +169,7 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
     sf, nf = mw // simd, mh // pe
     prefix = node.name
     thr = None
+    affine = None
     if no_act:
         if acc_lo < out.fmt.lo or acc_hi > out.fmt.hi:
             raise param_error(
@@ -118,6 +181,16 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
     else:
         if len(node.input) < 3:
             raise param_error(node, "noActivation", 0, "no threshold input")
+        affine = plan_affine(
+            node,
+            model.get_initializer(node.input[2]),
+            mh=mh,
+            pe=pe,
+            acc_lo=acc_lo,
+            acc_hi=acc_hi,
+            act_val=int(inst.get_nodeattr("ActVal")),
+            prefix=prefix,
+        )
         thr = plan_thresholds(
             node,
             model.get_initializer(node.input[2]),
@@ -154,14 +227,19 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
         w_style=w_style,
         buf_style=buf_style,
         weight_file=weight_file,
-        thr=thr,
+        thr=None if affine else thr,
+        aff=affine[0] if affine else None,
     )
+    if affine:  # the checks of plan_thresholds (types, ActVal range) hold for both forms
+        thr = None
     text = render("layers/mvau.sv.j2", p=p)
     files = ((f"{node.name}.sv", text), (weight_file, hex_image(words, w_bits)))
     if thr is not None:
         files += thr.files
+    if affine:
+        files += ((affine[0].file, affine[1]),)
     vectors = int(np.prod(inst.get_nodeattr("numInputVectors")))
-    latency = 4 + (0 if thr is None else thr.k + 1)
+    latency = 4 + (AFFINE_LATENCY if affine else 0 if thr is None else thr.k + 1)
     k = 0 if thr is None else thr.k
     engines = 0 if thr is None else thr.groups
     return RtlLayer(
@@ -170,7 +248,7 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
         inputs=(inp,),
         outputs=(out,),
         files=files,
-        library=LIBRARY + ("bireal_mvau_ram.sv", "bireal_mvau.sv"),
+        library=LIBRARY + ("bireal_affine_act.sv", "bireal_mvau_ram.sv", "bireal_mvau.sv"),
         cycles=vectors * sf * nf,
         resources=(
             ("lanes", pe * simd),
@@ -188,6 +266,7 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
             ("input_buffer_bits", sf * simd * inp.fmt.elem_bits if nf > 1 else 0),
             ("threshold_bits", 0 if thr is None else thr.mem_bits),
             ("threshold_steps", 0 if thr is None else thr.steps),
+            ("affine_multipliers", pe if affine else 0),
             ("comparators", pe * engines),
             ("search_stages", k),
             ("fifo_bits", pe * out.fmt.elem_bits * (latency + 1)),

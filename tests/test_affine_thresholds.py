@@ -1,0 +1,81 @@
+"""Threshold units as exact affine maps: found where the thresholds are the steps of an affine
+function, proved over the accumulator range, refused otherwise; used by the MVAU RTL."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bireal_fpga.rtl.affine_thresholds import affine_thresholds
+
+
+def bn_thresholds(rng, channels: int, lo: int, hi: int, steps: int = 255) -> np.ndarray:
+    """Thresholds of ``clamp(floor(a * acc + b + 1/2), 0, steps)`` (a BN + quantizer), exactly
+    as the integer form derives them: the smallest accumulator reaching each level."""
+    acc = np.arange(lo, hi + 1)
+    rows = []
+    for _ in range(channels):
+        a = rng.uniform(0.05, 2.0) * steps / (hi - lo)
+        b = rng.uniform(-0.3, 0.3) * steps - a * lo
+        level = np.clip(np.floor(a * acc + b + 0.5), 0, steps).astype(np.int64)
+        rows.append(
+            [acc[level >= k][0] if (level >= k).any() else hi + 2**40 for k in range(1, steps + 1)]
+        )
+    return np.array(rows, dtype=np.float64)
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(0, 576), (0, 4608), (-3000, 2900)], ids=str)
+def test_bn_thresholds_have_an_exact_affine_form(lo: int, hi: int) -> None:
+    rng = np.random.default_rng(hi)
+    t = bn_thresholds(rng, 16, lo, hi)
+    form = affine_thresholds(t, lo, hi)
+    assert form is not None
+    acc = np.arange(lo, hi + 1)
+    for ch, row in enumerate(t):
+        want = (acc[:, None] >= row[None, :]).sum(1)  # FINN's multithreshold count
+        assert np.array_equal(form.apply(acc, ch), want), ch
+
+
+def test_non_affine_thresholds_are_refused() -> None:
+    rng = np.random.default_rng(1)
+    t = np.sort(rng.integers(0, 577, size=(4, 255)), axis=1).astype(np.float64)
+    assert affine_thresholds(t, 0, 576) is None
+
+
+def test_always_and_never_thresholds() -> None:
+    """+-2^40 (always / never) and constant channels are exact too; a step pattern no affine
+    map makes (a jump of 2, then of 3 four steps later) is refused."""
+    big = 2.0**40
+    t = np.array([[-big, 50, big], [-big, -big, big], [big, big, big]])
+    form = affine_thresholds(t, 0, 100)
+    assert form is not None
+    acc = np.arange(0, 101)
+    for ch, row in enumerate(t):
+        assert np.array_equal(form.apply(acc, ch), (acc[:, None] >= row[None, :]).sum(1))
+    assert affine_thresholds(np.array([[5, 5, 9, 9, 9, 200, big]]), 0, 100) is None
+
+
+def test_tiny_binary_mvaus_use_the_affine_unit(tmp_path) -> None:
+    from bireal_fpga.build import run_build
+    from bireal_fpga.hwlayers.finn_env import finn_ready
+    from bireal_fpga.rtl.layers import generate_layer
+
+    finn_ready()
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    out = tmp_path / "b"
+    run_build("tiny", board="PYNQ-Z2", out_dir=out, until="hw", log=lambda m: None)
+    model = ModelWrapper(str(out / "folded.onnx"))
+    binary = [
+        n
+        for n in model.graph.node
+        if n.op_type.startswith("MVAU") and getCustomOp(n).get_nodeattr("binaryXnorMode")
+    ]
+    assert binary
+    for node in binary:
+        layer = generate_layer(model, node)
+        names = [name for name, _ in layer.files]
+        assert f"{node.name}_affine.mem" in names, names
+        assert not any("_thr_g" in name for name in names)
+        assert "bireal_affine_act.sv" in layer.library
