@@ -10,6 +10,7 @@ BOARD ?= ZCU104
 SPEC ?= bireal18-cifar
 CKPT ?=
 OUT ?= build/$(BOARD)
+TARGET_FPS ?= 10000
 SOURCE := $(if $(CKPT),$(CKPT),$(SPEC))
 PYTEST_ARGS ?=
 
@@ -28,7 +29,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 build: $(STAMP)
-	$(VENV)/bin/bireal-fpga build $(SOURCE) --board $(BOARD) --out $(OUT)
+	$(VENV)/bin/bireal-fpga build $(SOURCE) --board $(BOARD) --out $(OUT) --target-fps $(TARGET_FPS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bireal_fpga tests benchmarks
@@ -42,6 +43,7 @@ test: $(STAMP) lint typecheck
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/rtl_accelerator.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache

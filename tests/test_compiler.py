@@ -319,3 +319,102 @@ def test_onnx_sources(tmp_path) -> None:
         assert last.startswith("error:") and needle in last, last
         assert not out.exists()
         assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+# --------------------------------------------------------------------------- sum-pool downsample
+
+
+def _downsample_graph(h: int, w: int, c: int, m: int, weight: np.ndarray) -> ModelWrapper:
+    """``Im2Col(2x2, s2, bottom/right zero pad where odd) -> MatMul`` as the export writes it."""
+    pads = [0, 0, h % 2, w % 2]
+    ho, wo = (h + pads[2]) // 2, (w + pads[3]) // 2
+    nodes = [
+        helper.make_node(
+            "Im2Col",
+            ["x"],
+            ["cols"],
+            domain="qonnx.custom_op.general",
+            name="ds_cols",
+            stride=[2, 2],
+            kernel_size=[2, 2],
+            input_shape=f"(1, {h}, {w}, {c})",
+            pad_amount=pads,
+            pad_value=0,
+        ),
+        helper.make_node("MatMul", ["cols", "w"], ["y"], name="ds_mm"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, h, w, c])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, ho, wo, m])],
+        value_info=[helper.make_tensor_value_info("cols", TensorProto.FLOAT, [1, ho, wo, 4 * c])],
+    )
+    model = ModelWrapper(helper.make_model(graph))
+    model.set_initializer("w", weight.astype(np.float32))
+    model.set_tensor_datatype("x", DataType["INT8"])
+    model.set_tensor_datatype("w", DataType["INT8"])
+    return model
+
+
+@pytest.mark.parametrize("h, w", [(6, 4), (5, 7)], ids=["even", "odd"])
+def test_sum_pool_downsample_before_and_after(h: int, w: int) -> None:
+    from bireal_fpga.hwlayers.sum_pool_downsample import SumPoolDownsample
+
+    finn_ready()
+    c, m = 3, 5
+    rng = np.random.default_rng(h * w)
+    w1 = rng.integers(-128, 128, (c, m))
+    model = _downsample_graph(h, w, c, m, np.tile(w1, (4, 1)))
+    x = rng.integers(-128, 128, (1, h, w, c)).astype(np.float32)
+    x[0, 0, 0] = -128  # a window of extremes: the sum needs INT10
+    before = execute_onnx(model, {"x": x})["y"]
+    after_model = model.transform(SumPoolDownsample())
+    assert [n.op_type for n in after_model.graph.node] == ["Im2Col", "Pool", "MatMul"]
+    pool = after_model.graph.node[1]
+    from qonnx.custom_op.registry import getCustomOp
+
+    assert getCustomOp(pool).get_nodeattr("Function") == "AccPool"
+    assert after_model.get_tensor_datatype(pool.output[0]) == DataType["INT10"]
+    assert np.array_equal(after_model.get_initializer("w"), w1)
+    assert after_model.get_tensor_datatype("w") == DataType["INT8"]
+    after = execute_onnx(after_model, {"x": x})["y"]
+    assert np.array_equal(before, after)
+    # and the integer meaning: a 1x1 conv of the 2x2 sums (zero padded where odd)
+    xp = np.pad(x[0], ((0, h % 2), (0, w % 2), (0, 0)))
+    sums = xp.reshape(xp.shape[0] // 2, 2, xp.shape[1] // 2, 2, c).sum(axis=(1, 3))
+    assert np.array_equal(after[0], sums @ w1)
+
+
+def test_sum_pool_downsample_leaves_other_weights() -> None:
+    from bireal_fpga.hwlayers.sum_pool_downsample import SumPoolDownsample
+
+    finn_ready()
+    weight = np.tile(np.arange(-6, 6).reshape(3, 4), (4, 1))
+    weight[7, 2] += 1  # one tap differs: a real 2x2 conv
+    model = _downsample_graph(4, 4, 3, 4, weight)
+    after = model.transform(SumPoolDownsample())
+    assert [n.op_type for n in after.graph.node] == ["Im2Col", "MatMul"]
+    assert np.array_equal(after.get_initializer("w"), weight)
+
+
+def test_hw_downsample_is_sum_pool_and_1x1_mvau(compiled) -> None:
+    """Every stride-2 downsample: depthwise 2x2 window -> AccPool (INT10) -> MVAU with MW=C."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    spec, _, _, hw = compiled
+    pools = [n for n in hw.graph.node if n.op_type == "Pool"]
+    accs = [n for n in pools if getCustomOp(n).get_nodeattr("Function") == "AccPool"]
+    assert len(accs) == sum(s == 2 for s in spec.strides)
+    for node in accs:
+        pool = getCustomOp(node)
+        swg = hw.find_producer(node.input[0])
+        assert swg.op_type == "ConvolutionInputGenerator"
+        assert getCustomOp(swg).get_nodeattr("depthwise") == 1
+        assert list(getCustomOp(swg).get_nodeattr("ConvKernelDim")) == [2, 2]
+        mvau = hw.find_consumer(node.output[0])
+        assert mvau.op_type == "MVAU"
+        assert getCustomOp(mvau).get_nodeattr("MW") == pool.get_nodeattr("Channels")
+        assert getCustomOp(mvau).get_nodeattr("inputDataType") == pool.get_nodeattr(
+            "OutputDataType"
+        )

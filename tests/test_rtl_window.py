@@ -37,6 +37,7 @@ TINY_NODES = [
     "ConvolutionInputGenerator_rtl_1",
     "ConvolutionInputGenerator_rtl_2",
     "FMPadding_rtl_2",
+    "Pool_hls_0",  # the downsample shortcut's 2x2 sum pool (AccPool, INT8 -> INT10, PE 2)
     "ConvolutionInputGenerator_rtl_3",
 ]
 # the stem: 7x7/2 whole-window conv input, 3x3/2 depthwise window + max pool
@@ -260,10 +261,10 @@ def test_generation_is_deterministic(tiny: ModelWrapper):
     [
         (lambda: _with(swg((8, 8), (3, 3), (1, 1), 4, 4), Dilation=[2, 2]), "Dilation"),
         (lambda: swg((8, 8), (3, 3), (1, 1), 4, 2, pw=1), "parallel_window"),
-        (lambda: pool((2, 2), (3, 3), 4, 4, function="AccPool"), "Function"),
+        (lambda: pool((2, 2), (3, 3), 4, 4, function="QuantAvgPool"), "Function"),
         (lambda: _with(fmpadding((4, 4), (1, 1, 1, 1), 6, 2), SIMD=4), "SIMD"),
     ],
-    ids=["dilation", "parallel_window_folded", "accpool", "padding_simd"],
+    ids=["dilation", "parallel_window_folded", "quant_avg_pool", "padding_simd"],
 )
 def test_unsupported_parameter_is_a_one_line_error(build, attr: str):
     model = build()
@@ -297,3 +298,49 @@ def test_mismatch_is_caught(tiny: ModelWrapper, work: Path, monkeypatch: pytest.
     name = "ConvolutionInputGenerator_rtl_1"
     with pytest.raises(NodeMismatch, match=name):
         check_node(tiny, tiny.get_node_from_name(name), work / f"tiny_{name}", stall=0.2)
+
+
+# --------------------------------------------------------------------------- sum pool (AccPool)
+
+
+def acc_pool(odim, k, ch, pe, idt="INT8", odt="INT10") -> ModelWrapper:
+    model = pool(odim, k, ch, pe, idt, function="AccPool")
+    inst = getCustomOp(model.graph.node[0])
+    inst.set_nodeattr("OutputDataType", odt)
+    model.set_tensor_datatype("outp", DataType[odt])
+    return model
+
+
+def test_tiny_sum_pool_is_the_downsample(tiny: ModelWrapper):
+    """The tiny graph's downsample shortcut: 2x2 depthwise window -> AccPool -> 1x1 MVAU."""
+    node = tiny.get_node_from_name("Pool_hls_0")
+    inst = getCustomOp(node)
+    assert inst.get_nodeattr("Function") == "AccPool"
+    assert list(inst.get_nodeattr("KernelSize")) == [2, 2]
+    assert (inst.get_input_datatype().name, inst.get_output_datatype().name) == ("INT8", "INT10")
+    mvau = tiny.find_consumer(node.output[0])
+    assert mvau.op_type.startswith("MVAU")
+    assert getCustomOp(mvau).get_nodeattr("MW") == inst.get_nodeattr("Channels")
+
+
+ACC_SHAPES = {
+    # unsigned input into a signed sum (zero-extended), 3x3 window, 4 channels per word
+    "accpool_uint4_int9_3x3_pe4": lambda: acc_pool((3, 2), (3, 3), 8, 4, "UINT4", "INT9"),
+    # one channel per word, 5 folds, a wider output type than needed
+    "accpool_int3_int8_2x2_pe1": lambda: acc_pool((2, 3), (2, 2), 5, 1, "INT3", "INT8"),
+}
+
+
+@pytest.mark.parametrize("shape", list(ACC_SHAPES), ids=list(ACC_SHAPES))
+def test_acc_pool_shape(work: Path, shape: str):
+    model = ACC_SHAPES[shape]()
+    check(model, model.graph.node[0], work / shape)
+
+
+def test_acc_pool_too_narrow_output_is_a_one_line_error():
+    model = acc_pool((2, 2), (2, 2), 4, 2, "INT8", "INT9")
+    node = model.graph.node[0]
+    with pytest.raises(RtlParamError) as err:
+        generate_layer(model, node)
+    msg = str(err.value)
+    assert "\n" not in msg and node.name in msg and "OutputDataType=INT9" in msg

@@ -1,8 +1,10 @@
 """Convert the exported QONNX graph into FINN hardware layers, and partition / specialize it.
 
 The conversion is FINN's own ``Infer*`` transformations in a fixed order, plus the project's
-``InferGlobalSumPool``. Afterwards every node between the input and the output must be a HW
-layer; anything else is an error naming the node and its op type.
+``SumPoolDownsample`` (first: the downsample's 2x2 conv with repeated weights becomes a
+depthwise 2x2 window, a sum pool and a 1x1 conv) and ``InferGlobalSumPool``. Afterwards every
+node between the input and the output must be a HW layer; anything else is an error naming the
+node and its op type.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from bireal_fpga.errors import BiRealError
 from bireal_fpga.hwlayers.finn_env import finn_ready
 from bireal_fpga.hwlayers.infer_global_sum_pool import InferGlobalSumPool
 from bireal_fpga.hwlayers.mark_uniform_thresholds import MarkUniformThresholds
+from bireal_fpga.hwlayers.sum_pool_downsample import SumPoolDownsample
 
 HW_DOMAIN = "finn.custom_op.fpgadataflow"
 
@@ -51,6 +54,7 @@ def to_hw_layers(model: ModelWrapper) -> ModelWrapper:
     )
 
     steps = [
+        SumPoolDownsample(),  # the downsample's 2x2 conv -> 2x2 sum pool + 1x1 conv
         InferDataLayouts(),
         InferPool(),
         InferConvInpGen(),

@@ -431,6 +431,8 @@ def layer_cost(
     if op == "Pool":
         pe = int(attrs.get("PE", 1))
         bits = dtype_bits(attrs.get("InputDataType", attrs.get("inputDataType", "INT8")))
+        if attrs.get("Function") == "AccPool":  # running sums at the output width
+            bits = dtype_bits(attrs.get("OutputDataType", "INT32"))
         cf = int(attrs.get("Channels", pe)) // pe
         mem = memory_cost(pe * bits, cf, "distributed", family, rom=False)
         return base + mem + Resources(LUT=round(c.pool_lut_per_bit * pe * bits), FF=pe * bits)

@@ -1,24 +1,29 @@
-// bireal_pool: FINN's Pool with Function MaxPool after a depthwise sliding window, in FINN's
-// python (im2col) order: per output pixel KK kernel positions, each CF words of PE channels.
-// Keeps the running maximum of every channel fold in a small (distributed) memory; the last
-// kernel position emits max(running, input). One input word per cycle.
+// bireal_pool: FINN's Pool after a depthwise sliding window, in FINN's python (im2col) order:
+// per output pixel KK kernel positions, each CF words of PE channels.
+//   ACC = 0: MaxPool, the maximum of the window (OBITS == BITS).
+//   ACC = 1: AccPool, the sum of the window as OBITS-bit values (each input extended by its
+//            signedness; the caller makes sure OBITS holds every sum of up to KK inputs).
+// Keeps the running result of every channel fold in a small (distributed) memory; the last
+// kernel position emits f(running, input). One input word per cycle.
 module bireal_pool #(
     parameter int PE = 1,
     parameter int BITS = 8,
     parameter bit SIGNED = 0,
     parameter int KK = 9,         // kernel positions per window
-    parameter int CF = 1          // channel folds: Channels / PE
+    parameter int CF = 1,         // channel folds: Channels / PE
+    parameter bit ACC = 0,        // 0: maximum, 1: sum
+    parameter int OBITS = BITS    // output element width (== BITS for the maximum)
 ) (
-    input  logic               clk,
-    input  logic               rst_n,
-    input  logic [PE*BITS-1:0] in_data,
-    input  logic               in_valid,
-    output logic               in_ready,
-    output logic [PE*BITS-1:0] out_data,
-    output logic               out_valid,
-    input  logic               out_ready
+    input  logic                clk,
+    input  logic                rst_n,
+    input  logic [PE*BITS-1:0]  in_data,
+    input  logic                in_valid,
+    output logic                in_ready,
+    output logic [PE*OBITS-1:0] out_data,
+    output logic                out_valid,
+    input  logic                out_ready
 );
-    localparam int WIDTH = PE * BITS;
+    localparam int WIDTH = PE * OBITS;
     localparam int KB = KK > 1 ? $clog2(KK) : 1;
     localparam int CB = CF > 1 ? $clog2(CF) : 1;
 
@@ -35,17 +40,30 @@ module bireal_pool #(
     assign run = acc[c];
 
     generate
-        for (genvar e = 0; e < PE; e++) begin : g_max
-            logic [BITS-1:0] a, b;
-            logic a_lt_b;
-            assign a = run[e * BITS +: BITS];
+        for (genvar e = 0; e < PE; e++) begin : g_elem
+            logic [BITS-1:0] b;
+            logic [OBITS-1:0] a;
+            assign a = run[e * OBITS +: OBITS];
             assign b = in_data[e * BITS +: BITS];
-            if (SIGNED) begin : g_s
-                assign a_lt_b = $signed(a) < $signed(b);
-            end else begin : g_u
-                assign a_lt_b = a < b;
+            if (ACC) begin : g_sum
+                logic [OBITS-1:0] bx;  // the input extended to the output width
+                if (OBITS == BITS) begin : g_same
+                    assign bx = b;
+                end else if (SIGNED) begin : g_sx
+                    assign bx = {{(OBITS - BITS){b[BITS-1]}}, b};
+                end else begin : g_zx
+                    assign bx = {{(OBITS - BITS){1'b0}}, b};
+                end
+                assign best[e * OBITS +: OBITS] = first ? bx : a + bx;
+            end else begin : g_max
+                logic a_lt_b;
+                if (SIGNED) begin : g_s
+                    assign a_lt_b = $signed(a) < $signed(b);
+                end else begin : g_u
+                    assign a_lt_b = a < b;
+                end
+                assign best[e * OBITS +: OBITS] = (first || a_lt_b) ? b : a;
             end
-            assign best[e * BITS +: BITS] = (first || a_lt_b) ? b : a;
         end
     endgenerate
 
