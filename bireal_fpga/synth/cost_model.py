@@ -366,7 +366,7 @@ def _fifo_style(depth: int, width: int, requested: str) -> str:
         return "srl"
     if depth <= 257 or padded < 5:
         return "distributed"
-    return "block" if depth <= 2028 else "ultra"
+    return "block"  # as the generator: URAM only on request
 
 
 def dwc_cost(

@@ -2,7 +2,8 @@
 
 The storage follows FINN's choice for ``ram_style`` (its fifo.sv ladder): a shift register up
 to depth 33 (and for narrow words up to 64), LUTRAM up to depth 257 or for words under 5 bits,
-then BRAM, URAM beyond depth 2028; an explicit srl/distributed/block/ultra above depth 33 is
+then BRAM (FINN: URAM beyond depth 2028; here only on request, since 7-series parts have
+no URAM); an explicit srl/distributed/block/ultra above depth 33 is
 taken as asked.
 """
 
@@ -40,7 +41,9 @@ def resolve_ram_style(depth: int, width: int, requested: str) -> str:
         return "srl"
     if depth <= 257 or padded < 5:
         return "distributed"
-    return "block" if depth <= URAM_DEPTH else "ultra"
+    # FINN would take URAM beyond URAM_DEPTH; the generator does not know the board, and the
+    # 7-series parts (PYNQ-Z1/Z2) have none: "auto" stays in block RAM ("ultra" on request)
+    return "block"
 
 
 def generate(model: ModelWrapper, node: Any) -> RtlLayer:
