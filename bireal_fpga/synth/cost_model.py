@@ -340,10 +340,12 @@ def swg_cost(
 def fifo_cost(
     a: Mapping[str, Any], family: str = "xcup", c: CostConstants = CALIBRATED
 ) -> Resources:
+    from bireal_fpga.rtl.layers.fifo import resolve_ram_style  # the generator's own choice
+
     depth = int(a.get("depth", 2))
     shape = a.get("folded_shape") or [1, 8]
     width = int(shape[-1]) * dtype_bits(a.get("dataType", "INT8"))
-    style = _fifo_style(depth, width, str(a.get("ram_style", "auto")))
+    style = resolve_ram_style(depth, width, str(a.get("ram_style", "auto")))
     ctrl = Resources(LUT=round(c.fifo_lut), FF=2 * _clog2(depth + 1) + 2)
     if depth <= 2:  # registers
         return ctrl + Resources(LUT=width, FF=2 * width)
@@ -353,20 +355,6 @@ def fifo_cost(
     # the 2-word output buffer (and its select), pointers and counts grow with the address
     extra = Resources(LUT=2 * width + 6 * _clog2(depth), FF=2 * width)
     return mem + extra
-
-
-def _fifo_style(depth: int, width: int, requested: str) -> str:
-    """As bireal_fpga.rtl.layers.fifo (FINN's fifo.sv ladder)."""
-    padded = (width + 7) // 8 * 8
-    if depth <= 33:
-        return "srl"
-    if requested != "auto":
-        return requested
-    if depth <= 64 and padded < 12:
-        return "srl"
-    if depth <= 257 or padded < 5:
-        return "distributed"
-    return "block"  # as the generator: URAM only on request
 
 
 def dwc_cost(
@@ -496,12 +484,7 @@ def _affine_bits(model: Any, node: Any, t: Any) -> int:
     if key not in _AFFINE_CACHE:
         from qonnx.custom_op.registry import getCustomOp
 
-        from bireal_fpga.rtl.affine_thresholds import affine_thresholds
-        from bireal_fpga.rtl.layers.mvau import (
-            AFFINE_MAX_MULT_BITS,
-            AFFINE_MAX_MULT_BITS_INT,
-            accumulator_range,
-        )
+        from bireal_fpga.rtl.layers.mvau import accumulator_range, affine_form
 
         inst = getCustomOp(node)
         binary = bool(inst.get_nodeattr("binaryXnorMode"))
@@ -509,8 +492,7 @@ def _affine_bits(model: Any, node: Any, t: Any) -> int:
         lo, hi = accumulator_range(
             np.rint(w).astype(np.int64), int(idt.min()), int(idt.max()), binary
         )
-        bits = AFFINE_MAX_MULT_BITS if binary else AFFINE_MAX_MULT_BITS_INT
-        form = affine_thresholds(np.sort(t, axis=1), lo, hi, max_mult_bits=bits)
+        form = affine_form(t, lo, hi, binary)
         if form is None:
             _AFFINE_CACHE[key] = 0
         else:

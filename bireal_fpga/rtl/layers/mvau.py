@@ -77,10 +77,20 @@ class AffinePlan:
     style: int
 
 
+def affine_form(
+    thresholds: np.ndarray, acc_lo: int, acc_hi: int, binary: bool
+) -> AffineThresholds | None:
+    """The exact affine form the RTL would use for these thresholds (rows sorted first), with
+    the multiplier width allowed for the MVAU's mode; None when there is none."""
+    bits = AFFINE_MAX_MULT_BITS if binary else AFFINE_MAX_MULT_BITS_INT
+    return affine_thresholds(np.sort(thresholds, axis=1), acc_lo, acc_hi, max_mult_bits=bits)
+
+
 def plan_affine(
     node: Any,
     thresholds: np.ndarray,
     *,
+    binary: bool,
     mh: int,
     pe: int,
     acc_lo: int,
@@ -95,10 +105,7 @@ def plan_affine(
         return None
     if t.shape[0] == 1:
         t = np.repeat(t, mh, axis=0)
-    t = np.sort(t, axis=1)
-    binary = acc_lo == 0 and acc_hi < 1 << 16
-    bits = AFFINE_MAX_MULT_BITS if binary else AFFINE_MAX_MULT_BITS_INT
-    form: AffineThresholds | None = affine_thresholds(t, acc_lo, acc_hi, max_mult_bits=bits)
+    form = affine_form(t, acc_lo, acc_hi, binary)
     if form is None:
         return None
     m = np.array(form.mult, dtype=np.int64)
@@ -184,6 +191,7 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
         affine = plan_affine(
             node,
             model.get_initializer(node.input[2]),
+            binary=binary,
             mh=mh,
             pe=pe,
             acc_lo=acc_lo,
