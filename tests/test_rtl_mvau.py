@@ -169,6 +169,55 @@ def test_integer_no_activation_pe2_simd4(graph, sims):
     assert dict(layer.resources)["multipliers"] == 8
 
 
+@pytest.mark.parametrize(
+    "name,attrs",
+    [
+        ("MVAU_hls_3", dict(PE=2, SIMD=36)),  # XNOR, 72-bit words: two beats each
+        ("MVAU_hls_3", dict(PE=4, SIMD=8)),  # XNOR, 32-bit words: one beat each
+        ("MVAU_hls_2", dict(PE=2, SIMD=4)),  # integer INT8 weights, 64-bit words
+    ],
+    ids=["xnor_two_beats", "xnor_one_beat", "integer"],
+)
+def test_runtime_loaded_weights(graph, sims, name, attrs):
+    """Weights in UltraRAM, loaded over the weight bus before the first input (UltraRAM
+    cannot be initialized by the bitstream): no memory image, bit-exact against FINN."""
+    m, node = variant(graph, name, dict(attrs, ram_style="ultra", runtime_writeable_weights=1))
+    layer, _ = verify(m, node, sims / f"load_{name}_{attrs['PE']}_{attrs['SIMD']}")
+    res = dict(layer.resources)
+    assert layer.load is not None and res["weight_ultra"] == 1
+    width = res["weight_width"]
+    assert len(layer.load.beats) == res["weight_depth"] * -(-width // 64)
+    assert not any(f.endswith("_weights.mem") for f, _ in layer.files)
+    assert "wgt_V_TDATA" in layer.files[0][1]
+
+
+def test_ultra_weights_without_runtime_loading_is_an_error(graph):
+    m, node = variant(graph, "MVAU_hls_3", dict(ram_style="ultra"))
+    with pytest.raises(RtlParamError, match="'MVAU_hls_3'.*ram_style=ultra.*runtime_writeable"):
+        generate_layer(m, node)
+
+
+def test_integer_mvau_wide_affine_form(graph, sims):
+    """Stem-like integer MVAU whose thresholds come from a float32 BN of large accumulators
+    (spacing ~2000): the exact affine form needs a ~30-bit multiplier and a ~50-bit offset, so
+    its {C, M} words are wider than 64 bits; still bit-exact against FINN."""
+    rng = np.random.default_rng(11)
+    inst = getCustomOp(node_of(graph, "MVAU_hls_0"))
+    mh = inst.get_nodeattr("MH")
+    scale = rng.uniform(1 / 2500, 1 / 1500, size=(mh, 1)).astype(np.float32)
+    bias = rng.uniform(-100, 100, size=(mh, 1)).astype(np.float32)
+    k = np.arange(255, dtype=np.float32)[None, :]
+    thr = np.ceil((k + np.float32(0.5) - bias) / scale).astype(np.float32)
+    m, node = variant(graph, "MVAU_hls_0", {}, {2: thr})
+    layer, _ = verify(m, node, sims / "stem_wide_affine")
+    text = layer.files[0][1]
+    assert ".AFFINE(1)" in text
+    m_bits = int(text.split(".A_M_BITS(")[1].split(")")[0])
+    c_bits = int(text.split(".A_C_BITS(")[1].split(")")[0])
+    assert m_bits + c_bits > 64, (m_bits, c_bits)
+    assert dict(layer.resources)["threshold_bits"] == 0
+
+
 def test_thresholding_per_channel_pe4_huge(graph, sims):
     """Per-channel unsorted thresholds with +-2**40 (always / never) on INT32 inputs."""
     rng = np.random.default_rng(7)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
@@ -24,7 +26,15 @@ from bireal_fpga.boards import Board
 from bireal_fpga.errors import BiRealError
 from bireal_fpga.hwlayers.finn_env import finn_ready
 
-FOLD_ATTRS = ("PE", "SIMD", "ram_style", "resType", "mem_mode", "parallel_window")
+FOLD_ATTRS = (
+    "PE",
+    "SIMD",
+    "ram_style",
+    "runtime_writeable_weights",
+    "resType",
+    "mem_mode",
+    "parallel_window",
+)
 
 
 class FoldingError(BiRealError):
@@ -75,17 +85,57 @@ def _set_folding(
             SetFolding(target_cycles_per_frame=cycles, mvau_wwidth_max=MVAU_WWIDTH_MAX[cost])
         )
     if cost == "rtl":
-        return assign_memories_rtl(folded, board)
+        return assign_memories_rtl(narrow_mvaus(folded, cycles), board)
     return assign_memories(folded, board)
 
 
-def assign_memories_rtl(model: ModelWrapper, board: Board) -> ModelWrapper:
-    """Weight memories of the project's RTL: block RAM, and LUT ROM where block RAM runs out.
+# the widest XNOR popcount / integer dot product one PE computes per cycle (weight bits)
+MVAU_SIMD_BITS_MAX = 1152
 
-    UltraRAM is not used for weights: UltraScale+ URAM cannot be initialized by the bitstream
-    (FINN needs runtime-writeable weights for it), and the RTL's weights are constants. Starting
-    from ``auto`` (LUTs for small memories, else block RAM), the MVAU whose weights free the most
-    BRAM36 per LUT spent moves to LUT ROM until the block RAM fits the board's budget share.
+
+def narrow_mvaus(model: ModelWrapper, cycles: int) -> ModelWrapper:
+    """Each MVAU refolded to the fewest lanes (PE x SIMD) that still meet ``cycles`` per frame.
+
+    SetFolding widens SIMD up to ``mvau_wwidth_max`` and then doubles PE, and PE / SIMD must
+    divide the matrix: Bi-Real-18-CIFAR's layers then run at 16k cycles for a 24k target, with
+    up to 1.5x the lanes (popcount LUTs) and weight-memory width (BRAM / URAM columns) needed.
+    The narrowest folding is also the deepest weight memory, which packs best. Of equal lane
+    counts the widest SIMD (fewest PEs: one accumulator and activation each) is taken; an MVAU
+    that cannot meet ``cycles`` keeps SetFolding's choice."""
+    for node in model.graph.node:
+        if not node.op_type.startswith("MVAU"):
+            continue
+        inst = getCustomOp(node)
+        mw, mh = int(inst.get_nodeattr("MW")), int(inst.get_nodeattr("MH"))
+        vectors = int(np.prod(inst.get_nodeattr("numInputVectors")))
+        binary = inst.get_nodeattr("binaryXnorMode")
+        wbits = 1 if binary else DataType[inst.get_nodeattr("weightDataType")].bitwidth()
+        simd0, pe0 = int(inst.get_nodeattr("SIMD")), int(inst.get_nodeattr("PE"))
+        best: tuple[int, int, int] | None = None
+        for simd in (d for d in range(1, mw + 1) if mw % d == 0):
+            if simd * wbits > max(MVAU_SIMD_BITS_MAX, simd0 * wbits):
+                break
+            for pe in (d for d in range(1, mh + 1) if mh % d == 0):
+                if vectors * (mw // simd) * (mh // pe) <= cycles:
+                    key = (simd * pe, -simd, pe)
+                    if best is None or key < best:
+                        best = key
+                    break  # larger PEs only widen
+        if best is not None and best[0] < simd0 * pe0:
+            inst.set_nodeattr("SIMD", -best[1])
+            inst.set_nodeattr("PE", best[2])
+    return model
+
+
+def assign_memories_rtl(model: ModelWrapper, board: Board) -> ModelWrapper:
+    """Weight memories of the project's RTL: block RAM; UltraRAM (weights loaded at run time)
+    and then LUT ROM where block RAM runs out.
+
+    UltraScale+ URAM cannot be initialized by the bitstream, so an MVAU whose weights move there
+    gets ``runtime_writeable_weights=1``: the accelerator loads them over its weight bus at start
+    (``bireal_mvau`` W_LOAD). Starting from ``auto`` (LUTs for small memories, else block RAM),
+    while the block RAM exceeds the board's budget share: the MVAU that frees the most BRAM36 per
+    URAM moves to URAM while URAM is left, then the one freeing the most per LUT to LUT ROM.
     """
     from bireal_fpga.synth.cost_model import node_cost
 
@@ -94,25 +144,47 @@ def assign_memories_rtl(model: ModelWrapper, board: Board) -> ModelWrapper:
         inst = getCustomOp(node)
         if node.op_type.startswith("MVAU") and "ram_style" in inst.get_nodeattr_types():
             inst.set_nodeattr("ram_style", "auto")
+            inst.set_nodeattr("runtime_writeable_weights", 0)
             mvaus.append(node)
     fam = board.family
     bram = sum(node_cost(n, fam, model).BRAM36 for n in model.graph.node)
     budget = RTL_FIT_FRACTION * board.resources.get("BRAM36", 0)
-    candidates = []
-    for node in mvaus:
+    uram_left = board.resources.get("URAM", 0) if fam == "xcup" else 0
+
+    def option(node: Any, style: str) -> tuple[float, float, float]:
+        """(BRAM36 freed, URAM taken, LUT added) by moving the node's weights to ``style``."""
         inst = getCustomOp(node)
         before = node_cost(node, fam, model)
-        inst.set_nodeattr("ram_style", "distributed")
+        inst.set_nodeattr("ram_style", style)
+        inst.set_nodeattr("runtime_writeable_weights", int(style == "ultra"))
         after = node_cost(node, fam, model)
         inst.set_nodeattr("ram_style", "auto")
-        freed, lut = before.BRAM36 - after.BRAM36, after.LUT - before.LUT
-        if freed > 0:
-            candidates.append((freed / max(lut, 1), freed, node))
-    for _, freed, node in sorted(candidates, key=lambda t: (-t[0], t[2].name)):
-        if bram <= budget:
+        inst.set_nodeattr("runtime_writeable_weights", 0)
+        return before.BRAM36 - after.BRAM36, after.URAM - before.URAM, after.LUT - before.LUT
+
+    pending = list(mvaus)
+    while bram > budget and pending:
+        moves = []
+        for node in pending:
+            freed, uram, _ = option(node, "ultra")
+            if freed > 0 and 0 < uram <= uram_left:
+                moves.append((0, -freed / uram, node.name, node, "ultra", freed, uram))
+        if not moves:
+            for node in pending:
+                freed, _, lut = option(node, "distributed")
+                if freed > 0:
+                    moves.append(
+                        (1, -freed / max(lut, 1), node.name, node, "distributed", freed, 0)
+                    )
+        if not moves:
             break
-        getCustomOp(node).set_nodeattr("ram_style", "distributed")
+        _, _, _, node, style, freed, uram = min(moves, key=lambda t: t[:3])
+        inst = getCustomOp(node)
+        inst.set_nodeattr("ram_style", style)
+        inst.set_nodeattr("runtime_writeable_weights", int(style == "ultra"))
         bram -= freed
+        uram_left -= uram
+        pending.remove(node)
     return model
 
 
@@ -156,6 +228,8 @@ def assign_memories(model: ModelWrapper, board: Board) -> ModelWrapper:
             break
         bram18 -= best.bram_estimation(part)
         best.set_nodeattr("ram_style", "ultra")
+        # UltraRAM cannot be initialized by the bitstream: FINN then streams the weights in
+        best.set_nodeattr("runtime_writeable_weights", 1)
         uram_left -= best.uram_estimation(part)
     return model
 
@@ -191,6 +265,12 @@ def apply_folding_config(model: ModelWrapper, config: dict[str, dict[str, Any]])
 # with the RTL cost model, a folding "fits" when it leaves this share of each resource free:
 # the FIFOs and width converters are inserted after folding, and the model is an estimate
 RTL_FIT_FRACTION = 0.8
+
+
+def fit_share(resource: str, cost: str) -> float:
+    """The share of a board resource a folding may use: RTL_FIT_FRACTION with the RTL cost
+    model, except URAM, which only the MVAUs' weights use, sized exactly."""
+    return RTL_FIT_FRACTION if cost == "rtl" and resource != "URAM" else 1.0
 
 
 def _rtl_costs(model: ModelWrapper, board: Board) -> dict[str, dict[str, float]]:
@@ -231,8 +311,7 @@ def estimate(model: ModelWrapper, board: Board, cost: str = "finn") -> Estimates
             total[key] += entry[key]
     max_cycles = int(perf["max_cycles"])
     fps = board.clock_mhz * 1e6 / max(max_cycles, 1)
-    share = RTL_FIT_FRACTION if cost == "rtl" else 1.0
-    fits = all(total[k] <= share * board.resources.get(k, 0) for k in total)
+    fits = all(total[k] <= fit_share(k, cost) * board.resources.get(k, 0) for k in total)
     return Estimates(
         fps=fps,
         clock_mhz=board.clock_mhz,

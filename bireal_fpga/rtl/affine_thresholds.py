@@ -118,8 +118,16 @@ def affine_thresholds(
     m_max = (1 << max_mult_bits) - 1
     # the smallest shift that works (a larger shift needs larger multipliers): a channel that
     # fails ends the attempt at once, so the infeasible shifts cost little
+    # M ~ 2^S / (threshold spacing) must be at least 1: smaller shifts cannot work, except for
+    # channels constant over the range (M = 0), which any shift serves
+    gaps = [
+        (int(r[-1]) - int(r[0])) / (len(r) - 1)
+        for r in (row[(row > acc_lo) & (row <= acc_hi)] for row in t)
+        if len(r) >= 2
+    ]
+    first = max(0, int(np.floor(np.log2(min(gaps)))) - 1) if gaps and min(gaps) >= 1 else 0
     fits = None
-    for shift in range(MAX_SHIFT + 1):
+    for shift in range(min(first, MAX_SHIFT), MAX_SHIFT + 1):
         fits = _fit(t, acc_lo, acc_hi, shift, m_max)
         if fits is not None:
             break

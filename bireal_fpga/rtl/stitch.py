@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 from tqdm import tqdm
@@ -22,12 +23,14 @@ from tqdm import tqdm
 from bireal_fpga.errors import BiRealError
 from bireal_fpga.hwlayers.finn_env import finn_ready
 from bireal_fpga.rtl.layers import generate_layer, generic_op
-from bireal_fpga.rtl.layers.base import RtlLayer, StreamPort
+from bireal_fpga.rtl.layers.base import WEIGHT_BUS_BITS, WEIGHT_PORT, RtlLayer, StreamPort
 from bireal_fpga.rtl.render import library_file, render
-from bireal_fpga.rtl.streams import StreamFormat
+from bireal_fpga.rtl.streams import StreamFormat, write_hex
 from bireal_fpga.rtlsim.verilator_sim import Monitor
 
 TOP_NAME = "bireal_accel"
+WEIGHTS_FILE = "weights.hex"
+WEIGHTS_BIN = "weights.bin"
 
 
 class StitchError(BiRealError):
@@ -53,6 +56,7 @@ class Conn:
 class Instance:
     module: str
     conns: tuple[Conn, ...]
+    wgt_base: int | None = None  # first beat of its run-time weights on the weight bus
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class TopParams:
     out_sig: str
     edges: tuple[Edge, ...]
     layers: tuple[Instance, ...]
+    wgt_beats: int = 0  # beats of one load of the weight bus (0: no run-time weights)
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,19 @@ class Design:
     # the network's layer outputs (stem, blocks.<i>, scores) as streams the testbench can
     # record: port = the top's signal carrying them
     taps: tuple[StreamPort, ...] = ()
+    # run-time weights: (node, first beat, beats) on the weight bus, whose beats are in
+    # WEIGHTS_FILE (hex, one 64-bit beat per line) and WEIGHTS_BIN (little-endian uint64)
+    weight_layers: tuple[tuple[str, int, int], ...] = ()
+
+    @property
+    def weight_beats(self) -> int:
+        return sum(n for _, _, n in self.weight_layers)
+
+    def weight_words(self) -> list[int]:
+        """The weight bus beats of one load (empty without run-time weights)."""
+        if not self.weight_layers:
+            return []
+        return [int(w, 16) for w in (self.rtl_dir / WEIGHTS_FILE).read_text().split()]
 
     @property
     def sources(self) -> list[Path]:
@@ -132,6 +150,16 @@ class Design:
                 for (n, o, c), (_, files) in zip(self.layer_cycles, self.layer_files, strict=True)
             ],
             "taps": [port(t) for t in self.taps],
+            "weights": {
+                "port": WEIGHT_PORT,
+                "bits": WEIGHT_BUS_BITS,
+                "beats": self.weight_beats,
+                "file": WEIGHTS_FILE if self.weight_layers else None,
+                "binary": WEIGHTS_BIN if self.weight_layers else None,
+                "layers": [
+                    {"node": n, "first_beat": b, "beats": c} for n, b, c in self.weight_layers
+                ],
+            },
             "estimated_cycles": self.cycles,
             "bottleneck": self.bottleneck,
         }
@@ -160,6 +188,10 @@ def load_design(rtl_dir: Path) -> Design:
         tuple((d["node"], d["op_type"], int(d["cycles"])) for d in m["layers"]),
         tuple((d["node"], tuple(d["files"])) for d in m["layers"]),
         tuple(port(t) for t in m.get("taps", [])),
+        tuple(
+            (d["node"], int(d["first_beat"]), int(d["beats"]))
+            for d in m.get("weights", {}).get("layers", [])
+        ),
     )
 
 
@@ -234,13 +266,25 @@ def stitch(
             )
         )
 
+    bases: dict[str, int] = {}
+    weight_layers: list[tuple[str, int, int]] = []
+    beats: list[int] = []
+    for layer in layers:
+        if layer.load is not None:
+            bases[layer.node] = len(beats)
+            weight_layers.append((layer.node, len(beats), len(layer.load.beats)))
+            beats.extend(layer.load.beats)
     instances = tuple(
         Instance(
             layer.module,
             tuple(Conn(p.port, sigs[p.tensor]) for p in (*layer.inputs, *layer.outputs)),
+            bases.get(layer.node),
         )
         for layer in layers
     )
+    if beats:
+        write_hex(rtl_dir / WEIGHTS_FILE, beats, WEIGHT_BUS_BITS)
+        np.array(beats, dtype=np.uint64).astype("<u8").tofile(rtl_dir / WEIGHTS_BIN)
     inp = consumers[g_in][1]
     out = producers[g_out][1]
     top = TopParams(
@@ -258,6 +302,7 @@ def stitch(
         out_sig=sigs[g_out],
         edges=tuple(edges),
         layers=instances,
+        wgt_beats=len(beats),
     )
     (rtl_dir / f"{name}.sv").write_text(render("top.sv.j2", top=top))
 
@@ -300,6 +345,7 @@ def stitch(
             (layer.node, (*layer.library, *(fname for fname, _ in layer.files))) for layer in layers
         ),
         taps=taps,
+        weight_layers=tuple(weight_layers),
     )
     (rtl_dir / "manifest.json").write_text(json.dumps(design.manifest(), indent=2) + "\n")
     return design

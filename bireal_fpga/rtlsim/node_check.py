@@ -22,7 +22,7 @@ from qonnx.core.onnx_exec import execute_onnx
 from bireal_fpga.errors import BiRealError
 from bireal_fpga.hwlayers.finn_env import finn_ready
 from bireal_fpga.rtl.layers import generate_layer, generic_op
-from bireal_fpga.rtl.layers.base import RtlLayer
+from bireal_fpga.rtl.layers.base import WEIGHT_BUS_BITS, WEIGHT_PORT, RtlLayer
 from bireal_fpga.rtl.render import library_file
 from bireal_fpga.rtl.streams import pack, unpack
 from bireal_fpga.rtlsim.verilator_sim import SimPort, VerilatorSim
@@ -112,7 +112,8 @@ def check_node(
     sim = VerilatorSim(
         layer.module,
         sources + sv,
-        [SimPort(p.port, p.fmt.width) for p in layer.inputs],
+        [SimPort(p.port, p.fmt.width) for p in layer.inputs]
+        + ([SimPort(WEIGHT_PORT, WEIGHT_BUS_BITS, preload=True)] if layer.load else []),
         [SimPort(p.port, p.fmt.width, p.words * len(inputs)) for p in layer.outputs],
         workdir / "sim",
         data_files=data,
@@ -122,6 +123,8 @@ def check_node(
         p.port: [w for ctx_in in inputs for w in pack(ctx_in[p.tensor], p.fmt)]
         for p in layer.inputs
     }
+    if layer.load:  # run-time weights: loaded over the weight bus before the first input
+        streams[WEIGHT_PORT] = list(layer.load.beats)
     max_idle = 4 * layer.cycles + 10_000
     result = sim.run(streams, stall_in=stall, stall_out=stall, max_idle=max_idle)
     for p in layer.outputs:

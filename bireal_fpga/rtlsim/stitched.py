@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bireal_fpga.errors import BiRealError
+from bireal_fpga.rtl.layers.base import WEIGHT_BUS_BITS, WEIGHT_PORT
 from bireal_fpga.rtl.stitch import Design
 from bireal_fpga.rtl.streams import pack, unpack
 from bireal_fpga.rtlsim.verilator_sim import SimPort, SimResult, Tap, VerilatorSim
@@ -56,10 +57,16 @@ def timing_of(frame_end: list[int], cycles: int) -> Timing:
 class StitchedSim:
     def __init__(self, design: Design, workdir: Path, *, opt: str = "-O1") -> None:
         self.design = design
+        self._weights: list[int] | None = None
         self.sim = VerilatorSim(
             design.top,
             design.sources,
-            [SimPort("in0_V", design.input.fmt.axi_width)],
+            [SimPort("in0_V", design.input.fmt.axi_width)]
+            + (
+                [SimPort(WEIGHT_PORT, WEIGHT_BUS_BITS, preload=True)]
+                if design.weight_layers
+                else []
+            ),
             [SimPort("out0_V", design.output.fmt.axi_width)],
             workdir,
             monitors=list(design.fifos),
@@ -104,8 +111,13 @@ class StitchedSim:
             )
         expect = d.output.words * len(images)
         max_idle = 4 * d.cycles + 20_000
+        streams = {"in0_V": words}
+        if d.weight_layers:  # the run-time weights are loaded first, once per run
+            if self._weights is None:
+                self._weights = d.weight_words()
+            streams[WEIGHT_PORT] = self._weights
         result = self.sim.run(
-            {"in0_V": words},
+            streams,
             stall_in=stall,
             stall_out=stall,
             max_idle=max_idle,

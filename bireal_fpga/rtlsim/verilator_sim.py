@@ -39,6 +39,7 @@ class SimPort:
     name: str  # port prefix: <name>_TDATA / _TVALID / _TREADY
     width: int
     expect: int = 0  # output words to collect (outputs only)
+    preload: bool = False  # an input streamed before the others (the weight bus)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class SimResult:
     out_cycles: dict[str, list[int]]
     max_occupancy: dict[str, int] = field(default_factory=dict)
     taps: dict[str, list[int]] = field(default_factory=dict)
+    load_cycles: int = 0  # cycles the preloaded inputs took (not counted in ``cycles``)
 
 
 def _sources_digest(files: list[Path], extra: str) -> str:
@@ -229,7 +231,14 @@ class VerilatorSim:
             for tap in self.taps:
                 text = (run_dir / f"{tap.label}.tap.hex").read_text()
                 taps[tap.label] = [int(w, 16) for w in text.split()]
-        return SimResult(int(summary["cycles"]), outputs, out_cycles, occupancy, taps)
+        return SimResult(
+            int(summary["cycles"]),
+            outputs,
+            out_cycles,
+            occupancy,
+            taps,
+            int(summary.get("load_cycles", 0)),
+        )
 
     def _stall_message(self, s: dict) -> str:
         blocked = [

@@ -261,9 +261,12 @@ def mvau_cost(
     out = Resources(LUT=round(lut), FF=round(ff), DSP=dsp)
     # weights: one word of PE x SIMD x w_bits per step, SF x NF words
     depth, width = sf * nf, lanes * w_bits
+    load = int(a.get("runtime_writeable_weights", 0)) == 1
     out = out + memory_cost(
-        width, depth, auto_style(depth, width, a.get("ram_style", "auto")), family
+        width, depth, auto_style(depth, width, a.get("ram_style", "auto")), family, rom=not load
     )
+    if load:  # the weight-bus loader: a word assembled from 64-bit beats, beat counters
+        out = out + Resources(LUT=120, FF=64 * math.ceil(width / 64) + 64 + 64)
     if nf > 1:  # the input vector buffer (replayed for nf > 0)
         xw = simd * in_bits
         out = out + memory_cost(xw, sf, auto_style(sf, xw), family, rom=False)

@@ -16,6 +16,13 @@
 // only holds the issue stage.
 //
 // Pipeline: issue -> weight/input read -> dot product -> accumulate -> [thresholds] -> queue.
+//
+// W_LOAD = 1: the weights are not constants but loaded at run time (UltraRAM cannot be
+// initialized by the bitstream) from the weight bus, a 64-bit stream broadcast to every such
+// layer: beats 0 .. WGT_TOTAL-1 form one load of all of them, this layer's words are the beats
+// WGT_BASE .. WGT_BASE + WD*WB - 1 (WB = ceil(WW / 64) beats per word, least significant beat
+// first, words in address order); after the last beat the count starts over (a reload). The
+// layer takes no input before its last word is written, and again from the next reload's first.
 module bireal_mvau #(
     parameter int MW = 8,
     parameter int MH = 8,
@@ -48,10 +55,15 @@ module bireal_mvau #(
     // memories: 0 distributed, 1 block, 2 ultra
     parameter int W_STYLE = 0,
     parameter int BUF_STYLE = 0,
-    parameter WEIGHT_FILE = "weights.mem"
+    parameter WEIGHT_FILE = "weights.mem",
+    parameter int W_LOAD = 0,
+    parameter longint WGT_BASE = 0,
+    parameter longint WGT_TOTAL = 1
 ) (
     input  logic                   clk,
     input  logic                   rst_n,
+    input  logic [63:0]            wl_data,   // weight bus (W_LOAD = 1), always accepted
+    input  logic                   wl_valid,
     input  logic [SIMD*IN_BITS-1:0] in_data,
     input  logic                   in_valid,
     output logic                   in_ready,
@@ -75,11 +87,11 @@ module bireal_mvau #(
     logic [SFW-1:0] sf;
     logic [NFW-1:0] nf;
     logic [WAW-1:0] waddr;
-    logic last, fresh, space, go;
+    logic last, fresh, space, go, loaded;
     assign last = sf == SFW'(SF - 1);
     assign fresh = nf == '0;  // nf = 0: the words come from the stream
-    assign in_ready = fresh & (~last | space);
-    assign go = (fresh ? in_valid : 1'b1) & (~last | space);
+    assign in_ready = loaded & fresh & (~last | space);
+    assign go = loaded & (fresh ? in_valid : 1'b1) & (~last | space);
     always_ff @(posedge clk) begin
         if (!rst_n) begin
             sf <= '0;
@@ -108,9 +120,58 @@ module bireal_mvau #(
         end
         if (go & fresh) xin1 <= in_data;
     end
-    bireal_mvau_rom #(.WIDTH(WW), .DEPTH(WD), .STYLE(W_STYLE), .FILE(WEIGHT_FILE)) wrom (
-        .clk(clk), .en(go), .addr(waddr), .data(w1)
-    );
+    if (W_LOAD) begin : g_load
+        localparam int WB = (WW + 63) / 64;
+        localparam int WBW = WB > 1 ? $clog2(WB) : 1;
+        localparam longint OWN = longint'(WD) * WB;
+        logic [63:0] bus;
+        logic bus_v, mine, wr;
+        logic [31:0] beat;
+        logic [WBW-1:0] piece;
+        logic [WAW-1:0] laddr;
+        logic [WB*64-1:0] row;
+        always_ff @(posedge clk) begin  // the bus registered: a broadcast to far-apart layers
+            if (!rst_n) bus_v <= 1'b0;
+            else bus_v <= wl_valid;
+            bus <= wl_data;
+        end
+        assign mine = longint'(beat) >= WGT_BASE && longint'(beat) < WGT_BASE + OWN;
+        always_ff @(posedge clk) begin
+            if (!rst_n) begin
+                beat <= '0;
+                piece <= '0;
+                laddr <= '0;
+                wr <= 1'b0;
+                loaded <= 1'b0;
+            end else begin
+                wr <= 1'b0;
+                if (wr) begin
+                    laddr <= (laddr == WAW'(WD - 1)) ? '0 : laddr + 1'b1;
+                    if (laddr == WAW'(WD - 1)) loaded <= 1'b1;
+                end
+                if (bus_v) begin
+                    beat <= (longint'(beat) == WGT_TOTAL - 1) ? '0 : beat + 1'b1;
+                    if (mine) begin
+                        if (longint'(beat) == WGT_BASE) loaded <= 1'b0;
+                        piece <= (piece == WBW'(WB - 1)) ? '0 : piece + 1'b1;
+                        wr <= piece == WBW'(WB - 1);
+                    end
+                end
+            end
+            if (bus_v & mine) begin
+                if (WB > 1) row <= {bus, row[WB*64-1:64]};
+                else row <= bus;
+            end
+        end
+        bireal_mvau_ram #(.WIDTH(WW), .DEPTH(WD), .STYLE(W_STYLE)) wram (
+            .clk(clk), .we(wr), .waddr(laddr), .wdata(row[WW-1:0]), .raddr(waddr), .rdata(w1)
+        );
+    end else begin : g_rom
+        assign loaded = 1'b1;
+        bireal_mvau_rom #(.WIDTH(WW), .DEPTH(WD), .STYLE(W_STYLE), .FILE(WEIGHT_FILE)) wrom (
+            .clk(clk), .en(go), .addr(waddr), .data(w1)
+        );
+    end
     if (NF > 1) begin : g_buf
         logic [XW-1:0] xbuf1;
         bireal_mvau_ram #(.WIDTH(XW), .DEPTH(SF), .STYLE(BUF_STYLE)) xbuf (

@@ -31,6 +31,18 @@ class StreamPort:
     folded_shape: tuple[int, ...]  # FINN's folded shape (batch 1): (..., words, elems)
 
 
+# the weight bus of layers whose weights are loaded at run time (bireal_mvau W_LOAD)
+WEIGHT_PORT = "wgt_V"
+WEIGHT_BUS_BITS = 64
+
+
+@dataclass(frozen=True)
+class WeightLoad:
+    """A layer's share of the weight bus: its memory words as 64-bit beats, in load order."""
+
+    beats: tuple[int, ...]
+
+
 @dataclass(frozen=True)
 class RtlLayer:
     """One node's RTL: a wrapper module named after the node plus its memory images."""
@@ -43,6 +55,7 @@ class RtlLayer:
     library: tuple[str, ...]  # modules under hw/rtl it instantiates
     cycles: int  # cycles per frame at full rate (the layer's initiation interval)
     resources: tuple[tuple[str, int], ...] = ()  # memory bits etc., for reports
+    load: WeightLoad | None = None  # weights loaded at run time over the weight bus
 
     @property
     def module(self) -> str:

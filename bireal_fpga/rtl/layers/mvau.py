@@ -21,7 +21,15 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from bireal_fpga.rtl.affine_thresholds import AffineThresholds, affine_thresholds
-from bireal_fpga.rtl.layers.base import RtlLayer, input_port, output_port, param_error
+from bireal_fpga.rtl.layers.base import (
+    WEIGHT_BUS_BITS,
+    RtlLayer,
+    WeightLoad,
+    input_port,
+    mem_hex,
+    output_port,
+    param_error,
+)
 from bireal_fpga.rtl.layers.thresholding import (
     LIBRARY,
     STYLES,
@@ -55,6 +63,8 @@ class MvauParams:
     weight_file: str
     thr: ThresholdPlan | None
     aff: AffinePlan | None = None
+    load: bool = False  # weights loaded at run time (the weight bus) instead of a ROM image
+    load_beats: int = 0
 
 
 # multiplier widths: one DSP48E2 (27 x 18) per lane for the binary MVAUs' small accumulators;
@@ -112,16 +122,19 @@ def plan_affine(
     c = np.array(form.offset, dtype=np.int64)
     m_bits = max(1, int(m.max()).bit_length())
     c_bits = signed_bits(min(0, int(c.min())), max(0, int(c.max())))
-    if m_bits + c_bits > 62:
-        return None
     nf = mh // pe
-    # word nf, lane p: channel nf * PE + p as {C, M}
-    word = (c & ((1 << c_bits) - 1)) << m_bits | m
+    # word nf, lane p: channel nf * PE + p as {C, M}; Python integers: the integer MVAUs'
+    # offsets alone take ~50 bits
+    c_mask = (1 << c_bits) - 1
+    word = np.array(
+        [(int(ci) & c_mask) << m_bits | int(mi) for ci, mi in zip(c, m, strict=True)],
+        dtype=object,
+    )
     words = word.reshape(nf, pe)
     style = auto_style(nf, pe * (m_bits + c_bits))
     file = f"{prefix}_affine.mem"
     plan = AffinePlan(file, form.shift, m_bits, c_bits, form.steps, act_val, style)
-    return plan, hex_image(words, m_bits + c_bits)
+    return plan, mem_hex(words, m_bits + c_bits)
 
 
 def accumulator_range(w: np.ndarray, lo: int, hi: int, binary: bool) -> tuple[int, int]:
@@ -145,8 +158,7 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
     mem_mode = inst.get_nodeattr("mem_mode")
     if mem_mode not in ("internal_embedded", "internal_decoupled"):
         raise param_error(node, "mem_mode", mem_mode, "the weights must be a constant memory")
-    if inst.get_nodeattr("runtime_writeable_weights"):
-        raise param_error(node, "runtime_writeable_weights", 1, "weights are constants")
+    load = bool(inst.get_nodeattr("runtime_writeable_weights"))
     for attr in ("inputDataType", "weightDataType", "outputDataType"):
         if inst.get_nodeattr(attr) == "BIPOLAR":
             raise param_error(node, attr, "BIPOLAR", "bipolar streams are not supported")
@@ -217,8 +229,17 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
     words = w.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1).reshape(nf * sf, pe * simd)
     depth, width = nf * sf, pe * simd * w_bits
     w_style = memory_style(node, "ram_style", inst.get_nodeattr("ram_style"), depth, width)
+    if w_style == STYLES["ultra"] and not load:
+        raise param_error(
+            node,
+            "ram_style",
+            "ultra",
+            "UltraRAM cannot be initialized by the bitstream: set runtime_writeable_weights=1",
+        )
     buf_style = auto_style(sf, simd * inp.fmt.elem_bits)
     weight_file = f"{prefix}_weights.mem"
+    weight_image = hex_image(words, w_bits)
+    beats = load_beats(weight_image, width) if load else ()
     p = MvauParams(
         node=node.name,
         mw=mw,
@@ -237,11 +258,15 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
         weight_file=weight_file,
         thr=None if affine else thr,
         aff=affine[0] if affine else None,
+        load=load,
+        load_beats=len(beats),
     )
     if affine:  # the checks of plan_thresholds (types, ActVal range) hold for both forms
         thr = None
     text = render("layers/mvau.sv.j2", p=p)
-    files = ((f"{node.name}.sv", text), (weight_file, hex_image(words, w_bits)))
+    files: tuple[tuple[str, str], ...] = ((f"{node.name}.sv", text),)
+    if not load:  # a loaded layer has no memory image: its words travel on the weight bus
+        files += ((weight_file, weight_image),)
     if thr is not None:
         files += thr.files
     if affine:
@@ -270,6 +295,7 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
             ("weight_width", width),
             ("weight_block", int(w_style == STYLES["block"])),
             ("weight_ultra", int(w_style == STYLES["ultra"])),
+            ("weight_load_beats", len(beats)),
             ("acc_bits", acc_bits),
             ("input_buffer_bits", sf * simd * inp.fmt.elem_bits if nf > 1 else 0),
             ("threshold_bits", 0 if thr is None else thr.mem_bits),
@@ -280,4 +306,17 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
             ("fifo_bits", pe * out.fmt.elem_bits * (latency + 1)),
             ("latency", latency),
         ),
+        load=WeightLoad(beats) if load else None,
     )
+
+
+def load_beats(image: str, width: int) -> tuple[int, ...]:
+    """The weight bus beats of a memory image (one hex word per line): each word split into
+    ceil(width / 64) 64-bit beats, least significant first."""
+    per = -(-width // WEIGHT_BUS_BITS)
+    mask = (1 << WEIGHT_BUS_BITS) - 1
+    out = []
+    for line in image.split():
+        w = int(line, 16)
+        out.extend((w >> (WEIGHT_BUS_BITS * i)) & mask for i in range(per))
+    return tuple(out)
