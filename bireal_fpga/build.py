@@ -38,7 +38,6 @@ from bireal_fpga.errors import BiRealError
 UNTIL = ("integer", "qonnx", "hw", "rtl")
 LATER_STAGES = ["bitstream", "driver"]
 SIZING_FRAMES = 8  # frames of the FIFO-sizing simulation (the pipeline settles after ~4)
-MAX_FIFO_GROWTH = 4  # stalled verification runs answered by doubling the full FIFOs
 
 
 @dataclass(frozen=True)
@@ -223,28 +222,18 @@ def step_generate_rtl(cfg: BuildConfig, st: BuildState) -> None:
 def step_rtlsim(cfg: BuildConfig, st: BuildState) -> None:
     """The stitched design on ``n_check`` random images == the PyTorch integer form."""
     from bireal_fpga.integer.forward import run_integer
-    from bireal_fpga.rtl.stitch import set_fifo_depths, stitch
-    from bireal_fpga.rtlsim.stitched import StitchedSim, compare_outputs
-    from bireal_fpga.rtlsim.verilator_sim import SimulationStalled
+    from bireal_fpga.rtlsim.fifo_sizing import grow_stalled
+    from bireal_fpga.rtlsim.stitched import compare_outputs
 
     out = Path(cfg.out_dir)
     images = _check_images(cfg, st, cfg.n_check)
     ref = run_integer(st.integer, torch.from_numpy(images)).numpy()
-    for attempt in range(MAX_FIFO_GROWTH + 1):
-        try:
-            outputs, timing, _ = StitchedSim(st.design, out / "sim").run(images)
-            break
-        except SimulationStalled as exc:
-            if not exc.full or attempt == MAX_FIFO_GROWTH:
-                raise
-            depths = {
-                n.name: 2 * _fifo_depth(n) for n in st.rtl_graph.graph.node if n.name in exc.full
-            }
-            st.rtl_graph = set_fifo_depths(st.rtl_graph, depths)
-            st.rtl_graph.save(str(out / "rtl.onnx"))
-            shutil.rmtree(out / "rtl")
-            st.design = stitch(st.rtl_graph, out / "rtl")
-            st.report.setdefault("fifo_growth", []).append(depths)
+    run = grow_stalled(st.rtl_graph, st.design, images, out / "sim")
+    if run.growth:  # FIFOs doubled after stalls: keep the grown graph
+        st.rtl_graph, st.design = run.model, run.design
+        st.rtl_graph.save(str(out / "rtl.onnx"))
+        st.report["fifo_growth"] = run.growth
+    outputs, timing = run.outputs, run.timing
     compare_outputs(outputs, ref, "stitched RTL simulation")
     clock = st.board.clock_mhz
     est_fps = clock * 1e6 / st.design.cycles
@@ -257,14 +246,15 @@ def step_rtlsim(cfg: BuildConfig, st: BuildState) -> None:
         "interval_cycles": {"estimated": st.design.cycles, "measured": timing.interval},
         "latency_cycles": timing.latency,
         "rtlsim": {"n": len(images), "mismatches": 0, **timing.to_dict()},
+        # run-time weights (UltraRAM): one load over the 64-bit weight bus before inference
+        "weights": {
+            "layers": [n for n, _, _ in st.design.weight_layers],
+            "beats": st.design.weight_beats,
+            "bytes": 8 * st.design.weight_beats,
+            "load_cycles": run.result.load_cycles,
+        },
     }
     del st.report["rtl"]["rtlsim"]["frame_end_cycles"]
-
-
-def _fifo_depth(node: Any) -> int:
-    from qonnx.custom_op.registry import getCustomOp
-
-    return int(getCustomOp(node).get_nodeattr("depth"))
 
 
 def step_synth(cfg: BuildConfig, st: BuildState) -> None:

@@ -21,6 +21,7 @@ from bireal_fpga.build import run_build
 from bireal_fpga.integer.forward import run_integer
 from bireal_fpga.integer.params import IntegerNet
 from bireal_fpga.rtl.stitch import fifo_nodes, load_design, set_fifo_depths, stitch
+from bireal_fpga.rtlsim.fifo_sizing import grow_stalled
 from bireal_fpga.rtlsim.stitched import StitchedSim, compare_outputs
 from bireal_fpga.rtlsim.verilator_sim import SimulationStalled
 
@@ -105,6 +106,28 @@ def test_too_small_shortcut_fifo_stall_is_named(tiny_build: Path, tmp_path: Path
     named = rf"stalled after \d+ cycles: stream '{dup.output[1]}: {dup.name} -> "
     with pytest.raises(SimulationStalled, match=named):
         StitchedSim(design, tmp_path / "sim").run(images)
+
+
+def test_stalled_fifos_are_doubled_until_the_run_completes(
+    tiny_build: Path, tmp_path: Path
+) -> None:
+    """The build's fallback: the first block's shortcut FIFO cut to depth 20 deadlocks the
+    full-rate run; the FIFOs full at the stall are doubled and the run repeated until it
+    completes, bit-exact."""
+    model = ModelWrapper(str(tiny_build / "rtl.onnx"))
+    dup = next(n for n in model.graph.node if n.op_type.startswith("DuplicateStreams"))
+    shortcut = next(n for n in fifo_nodes(model) if n.input[0] == dup.output[1])
+    small = set_fifo_depths(model, {shortcut.name: 20})
+    design = stitch(small, tmp_path / "rtl")
+    net = IntegerNet.load(tiny_build / "integer.npz")
+    images = np.random.default_rng(3).integers(0, 256, (3, *net.input_shape), dtype=np.uint8)
+    run = grow_stalled(small, design, images, tmp_path / "sim")
+    assert run.growth and shortcut.name in run.growth[0], run.growth
+    assert run.growth[0][shortcut.name] == 40
+    compare_outputs(run.outputs, run_integer(net, torch.from_numpy(images)).numpy(), "grown")
+    assert json.loads((tmp_path / "rtl" / "manifest.json").read_text())["top"] == "bireal_accel"
+    with pytest.raises(SimulationStalled):  # no growth allowed: the stall is raised
+        grow_stalled(small, stitch(small, tmp_path / "rtl2"), images, tmp_path / "s2", max_growth=0)
 
 
 def test_verify_and_sim_cli(tiny_build: Path) -> None:

@@ -454,3 +454,90 @@ def test_cost_model_on_every_tiny_node(tiny_folded) -> None:
     assert fits(total(costs.values()), board.resources)
     with pytest.raises(ValueError, match="no cost model for op type 'Foo_hls'"):
         layer_cost("Foo_hls", {}, "xc7")
+
+
+def test_narrow_mvaus_takes_the_fewest_lanes(tiny_folded) -> None:
+    """Each MVAU refolded to the fewest PE x SIMD lanes meeting the cycle target (checked by
+    brute force over all divisor pairs), never more lanes than before."""
+    import copy
+
+    import numpy as np
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from bireal_fpga.hwlayers.folding import narrow_mvaus
+
+    for target in (2000, 600):
+        model = ModelWrapper(copy.deepcopy(tiny_folded.model))
+        before = {
+            n.name: getCustomOp(n).get_nodeattr("PE") * getCustomOp(n).get_nodeattr("SIMD")
+            for n in model.graph.node
+            if n.op_type.startswith("MVAU")
+        }
+        narrow_mvaus(model, target)
+        for node in model.graph.node:
+            if not node.op_type.startswith("MVAU"):
+                continue
+            inst = getCustomOp(node)
+            mw, mh = inst.get_nodeattr("MW"), inst.get_nodeattr("MH")
+            vec = int(np.prod(inst.get_nodeattr("numInputVectors")))
+            pe, simd = inst.get_nodeattr("PE"), inst.get_nodeattr("SIMD")
+            assert mw % simd == 0 and mh % pe == 0
+            assert pe * simd <= before[node.name]
+            if pe * simd < before[node.name]:
+                assert vec * (mw // simd) * (mh // pe) <= target
+            fewer = [
+                (s, p)
+                for s in range(1, mw + 1)
+                for p in range(1, mh + 1)
+                if mw % s == 0
+                and mh % p == 0
+                and s * p < pe * simd
+                and vec * (mw // s) * (mh // p) <= target
+            ]
+            assert not fewer, (node.name, pe, simd, fewer[:3])
+
+
+def test_weights_move_to_runtime_loaded_uram_then_lut_rom(tiny_folded, monkeypatch) -> None:
+    """Block RAM over budget: MVAU weights go to UltraRAM with runtime_writeable_weights=1
+    while URAM is left (an UltraScale+ part), else to LUT ROM; never URAM without loading.
+    (The tiny net's weights are small: ``auto`` is made to put them in block RAM.)"""
+    from bireal_fpga.synth import cost_model
+
+    monkeypatch.setattr(cost_model, "LUT_DEPTH", 0)
+    monkeypatch.setattr(cost_model, "LUTRAM_MAX_BITS", 0)
+    import copy
+    import dataclasses
+
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from bireal_fpga.boards import load_board
+    from bireal_fpga.hwlayers.folding import assign_memories_rtl
+
+    def styles(board) -> dict[str, tuple[str, int]]:
+        model = ModelWrapper(copy.deepcopy(tiny_folded.model))
+        for node in model.graph.node:  # fully folded: deep weight memories (block RAM)
+            if node.op_type.startswith("MVAU"):
+                getCustomOp(node).set_nodeattr("PE", 1)
+                getCustomOp(node).set_nodeattr("SIMD", 1)
+        assign_memories_rtl(model, board)
+        return {
+            n.name: (
+                getCustomOp(n).get_nodeattr("ram_style"),
+                getCustomOp(n).get_nodeattr("runtime_writeable_weights"),
+            )
+            for n in model.graph.node
+            if n.op_type.startswith("MVAU")
+        }
+
+    zcu = load_board("ZCU104")
+    no_bram = dataclasses.replace(zcu, resources=dict(zcu.resources, BRAM36=0))
+    got = styles(no_bram)
+    assert all(load == (style == "ultra") for style, load in got.values()), got
+    assert any(style == "ultra" for style, _ in got.values()), got
+    no_uram = dataclasses.replace(no_bram, resources=dict(no_bram.resources, URAM=0))
+    got = styles(no_uram)
+    assert all(style != "ultra" and not load for style, load in got.values()), got
+    # plenty of block RAM: nothing moves
+    assert all(s == ("auto", 0) for s in styles(zcu).values())

@@ -10,14 +10,20 @@ is doubled and the run repeated (``grow_stalled``).
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
 
 from bireal_fpga.rtl.prepare import frame_words
-from bireal_fpga.rtl.stitch import fifo_nodes, set_fifo_depths, stitch
-from bireal_fpga.rtlsim.stitched import StitchedSim
+from bireal_fpga.rtl.stitch import Design, fifo_nodes, set_fifo_depths, stitch
+from bireal_fpga.rtlsim.stitched import StitchedSim, Timing
+from bireal_fpga.rtlsim.verilator_sim import SimResult, SimulationStalled
+
+MAX_FIFO_GROWTH = 4  # stalled verification runs answered by doubling the full FIFOs
 
 
 def size_fifos(
@@ -36,3 +42,48 @@ def size_fifos(
         "total_words": sum(depths.values()),
     }
     return set_fifo_depths(model, depths), record
+
+
+@dataclass
+class GrownRun:
+    """A verification run, after the FIFOs found full in stalls were doubled (``growth``: the
+    new depths of each retry; the model and design are the grown ones)."""
+
+    outputs: np.ndarray
+    timing: Timing
+    result: SimResult
+    model: ModelWrapper
+    design: Design
+    growth: list[dict[str, int]] = field(default_factory=list)
+
+
+def grow_stalled(
+    model: ModelWrapper,
+    design: Design,
+    images: np.ndarray,
+    sim_dir: Path,
+    *,
+    max_growth: int = MAX_FIFO_GROWTH,
+) -> GrownRun:
+    """Run ``images`` through ``design`` (stitched from ``model`` into ``design.rtl_dir``) at
+    full rate; on a stall, double the FIFOs found full, re-stitch and run again, up to
+    ``max_growth`` times (then the stall is raised, naming the stream)."""
+    growth: list[dict[str, int]] = []
+    for attempt in range(max_growth + 1):
+        try:
+            outputs, timing, result = StitchedSim(design, sim_dir).run(images)
+            return GrownRun(outputs, timing, result, model, design, growth)
+        except SimulationStalled as exc:
+            if not exc.full or attempt == max_growth:
+                raise
+            depths = {
+                n.name: 2 * int(getCustomOp(n).get_nodeattr("depth"))
+                for n in fifo_nodes(model)
+                if n.name in exc.full
+            }
+            model = set_fifo_depths(model, depths)
+            rtl_dir = design.rtl_dir
+            shutil.rmtree(rtl_dir)
+            design = stitch(model, rtl_dir)
+            growth.append(depths)
+    raise AssertionError("unreachable")
