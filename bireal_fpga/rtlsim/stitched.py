@@ -55,7 +55,9 @@ def timing_of(frame_end: list[int], cycles: int) -> Timing:
 
 
 class StitchedSim:
-    def __init__(self, design: Design, workdir: Path, *, opt: str = "-O1") -> None:
+    def __init__(
+        self, design: Design, workdir: Path, *, opt: str = "-O1", threads: int = 1
+    ) -> None:
         self.design = design
         self._weights: list[int] | None = None
         self.sim = VerilatorSim(
@@ -82,6 +84,7 @@ class StitchedSim:
             ],
             data_files=design.data_files,
             opt=opt,
+            threads=threads,
         )
 
     def build(self) -> Path:

@@ -99,6 +99,7 @@ class VerilatorSim:
         data_files: list[Path] | None = None,
         seed: int = 1,
         opt: str = "-O1",
+        threads: int = 1,
     ) -> None:
         self.top = top
         self.sources = [Path(s).resolve() for s in sources]
@@ -110,6 +111,7 @@ class VerilatorSim:
         self.workdir = Path(workdir)
         self.seed = seed
         self.opt = opt
+        self.threads = threads
         self.exe: Path | None = None
 
     def build(self) -> Path:
@@ -125,7 +127,7 @@ class VerilatorSim:
             seed=self.seed,
         )
         (self.workdir / "harness.cpp").write_text(harness)
-        digest = _sources_digest(self.sources, harness + self.opt)
+        digest = _sources_digest(self.sources, f"{harness}{self.opt} threads={self.threads}")
         exe = self.workdir / f"obj_{digest}" / "sim"
         if not exe.is_file():
             cmd = [
@@ -151,6 +153,7 @@ class VerilatorSim:
                 "-Wno-lint",
                 "-Wno-style",
                 "-Wno-MULTIDRIVEN",
+                *(["--threads", str(self.threads)] if self.threads > 1 else []),
                 "-CFLAGS",
                 self.opt,
                 # the wheel's make rules lack the flag that includes the precompiled header
