@@ -229,15 +229,25 @@ def fifo_capacity(layer, workdir: Path, frames: int) -> int:
 
 
 FIFO_CASES = {
-    "depth2_srl": (2, "auto", "srl", 2),
-    "depth300_block": (300, "auto", "block", 302),
+    "depth2_regs": (2, "auto", "srl", 2, None),
+    "depth20_srl": (20, "auto", "srl", 20, None),
+    "depth20_wide_lutram": (20, "auto", "distributed", 22, 96),
+    "depth300_block": (300, "auto", "block", 302, None),
 }
 
 
 @pytest.mark.parametrize("case", list(FIFO_CASES), ids=list(FIFO_CASES))
 def test_fifo(graph, sims, case):
-    depth, requested, style, capacity = FIFO_CASES[case]
-    node = node_of(graph, "StreamingFIFO_15")  # INT32 after the first add
+    depth, requested, style, capacity, min_width = FIFO_CASES[case]
+    if min_width is None:
+        node = node_of(graph, "StreamingFIFO_15")  # INT32 after the first add
+    else:  # words wider than SRL_MAX_WIDTH: LUTRAM, not a shift register
+        node = next(
+            n
+            for n in graph.graph.node
+            if n.op_type.startswith("StreamingFIFO")
+            and getCustomOp(n).get_instream_width() >= min_width
+        )
     inst = getCustomOp(node)
     inst.set_nodeattr("depth", depth)
     inst.set_nodeattr("ram_style", requested)

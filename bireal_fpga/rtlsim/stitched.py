@@ -56,7 +56,7 @@ def timing_of(frame_end: list[int], cycles: int) -> Timing:
 
 class StitchedSim:
     def __init__(
-        self, design: Design, workdir: Path, *, opt: str = "-O1", threads: int = 1
+        self, design: Design, workdir: Path, *, opt: str = "-O2", threads: int = 1
     ) -> None:
         self.design = design
         self._weights: list[int] | None = None

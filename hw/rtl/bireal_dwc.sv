@@ -50,18 +50,20 @@ module bireal_dwc #(
         assign wr = in_valid & in_ready;
 
         // read: an NR:1 mux over the OW-aligned slots; write: enables of the IW-aligned slots
-        // (constant part-selects only, no shifter over the ring)
-        logic [OW-1:0] rslot[NR];
-        for (genvar k = 0; k < NR; k++) begin : g_rslot
-            assign rslot[k] = ring[k*OW +: OW];
-        end
-        assign out_data = rslot[NR > 1 ? rp : '0];
-        for (genvar k = 0; k < NW; k++) begin : g_wslot
-            logic [IW-1:0] slot;
-            always_ff @(posedge clk) begin
-                if (wr && (NW == 1 || wp == WPW'(k))) slot <= in_data;
+        // (constant part-selects only, no shifter over the ring). Loops in one process rather
+        // than a process per slot: the same logic, and far cheaper for Verilator
+        always_comb begin
+            out_data = ring[0 +: OW];
+            for (int k = 1; k < NR; k++) begin
+                if (RPW'(k) == rp) out_data = ring[k*OW +: OW];
             end
-            assign ring[k*IW +: IW] = slot;
+        end
+        always_ff @(posedge clk) begin
+            if (wr) begin
+                for (int k = 0; k < NW; k++) begin
+                    if (NW == 1 || wp == WPW'(k)) ring[k*IW +: IW] <= in_data;
+                end
+            end
         end
         always_ff @(posedge clk) begin
             if (!rst_n) begin

@@ -3,9 +3,9 @@
 // in_ready and out_valid come from registers only (no combinational path through the FIFO),
 // so a FIFO of depth 2 is a full-rate register slice between two layers.
 //
-// RAM_STYLE:
+// DEPTH = 2: two word registers (any RAM_STYLE). Otherwise RAM_STYLE:
 //   "srl"                           shift register addressed by the fill level (SRL16/32);
-//                                   for shallow FIFOs
+//                                   for shallow FIFOs of narrow words
 //   "distributed" "block" "ultra"   simple dual-port memory of DEPTH words with a registered
 //                                   read (LUTRAM / BRAM / URAM) and a 2-word output buffer that
 //                                   hides the read latency (capacity DEPTH + 2); a word that
@@ -33,7 +33,26 @@ module bireal_fifo #(
     assign wr = in_valid & in_ready;
     assign rd = out_valid & out_ready;
 
-    if (RAM_STYLE == "srl") begin : g_srl
+    if (DEPTH == 2) begin : g_regs
+        // two word registers: r0 is the head (a full-rate register slice); the same
+        // handshake and timing as the shift register, word-wide (cheap to simulate)
+        logic [1:0] count;
+        logic [WIDTH-1:0] r0, r1;
+        assign in_ready = count != 2'd2;
+        assign out_valid = count != 2'd0;
+        assign out_data = r0;
+        always_ff @(posedge clk) begin
+            if (rd) r0 <= r1;
+            if (wr) begin
+                if (count == 2'd0 || rd) r0 <= in_data;  // (a write needs count < 2)
+                else r1 <= in_data;
+            end
+        end
+        always_ff @(posedge clk) begin
+            if (!rst_n) count <= 2'd0;
+            else if (wr != rd) count <= wr ? count + 2'd1 : count - 2'd1;
+        end
+    end else if (RAM_STYLE == "srl") begin : g_srl
         // Every write shifts the register chain; the oldest word sits at index count-1.
         // per bit lane a chain of DEPTH flops read at the fill level (the dynamic shift-register
         // template that maps to SRL16E/SRLC32E on Xilinx)
