@@ -231,7 +231,7 @@ def fifo_capacity(layer, workdir: Path, frames: int) -> int:
 FIFO_CASES = {
     "depth2_regs": (2, "auto", "srl", 2, None),
     "depth20_srl": (20, "auto", "srl", 20, None),
-    "depth20_wide_lutram": (20, "auto", "distributed", 22, 96),
+    "depth20_wide_srl": (20, "auto", "srl", 20, 96),
     "depth300_block": (300, "auto", "block", 302, None),
 }
 
@@ -241,7 +241,7 @@ def test_fifo(graph, sims, case):
     depth, requested, style, capacity, min_width = FIFO_CASES[case]
     if min_width is None:
         node = node_of(graph, "StreamingFIFO_15")  # INT32 after the first add
-    else:  # words wider than SRL_MAX_WIDTH: LUTRAM, not a shift register
+    else:  # a wide word: one shift register per bit lane
         node = next(
             n
             for n in graph.graph.node

@@ -1,8 +1,8 @@
 """StreamingFIFO -> ``hw/rtl/bireal_fifo.sv`` (``depth`` words, full rate from depth 2).
 
 The storage follows FINN's choice for ``ram_style`` (its fifo.sv ladder): a shift register up
-to depth 33 (and for narrow words up to 64; but LUTRAM for words over 64 bits, see
-``SRL_MAX_WIDTH``; depth 2 is two registers), LUTRAM up to depth 257 or for words under 5 bits,
+to depth 33 (and for narrow words up to 64; depth 2 is two word registers), LUTRAM up to
+depth 257 or for words under 5 bits,
 then BRAM (FINN: URAM beyond depth 2028; here only on request, since 7-series parts have
 no URAM); an explicit srl/distributed/block/ultra above depth 33 is
 taken as asked.
@@ -31,20 +31,12 @@ class FifoParams:
     ram_style: str
 
 
-# shift registers are built bit by bit (the template Yosys maps to SRLs), which Verilator
-# simulates lane by lane: wider words take LUTRAM (plus a 2-word output buffer) instead
-SRL_MAX_WIDTH = 64
-
-
 def resolve_ram_style(depth: int, width: int, requested: str) -> str:
-    """The storage FINN's fifo.sv would build (``width`` padded to whole bytes, as FINN),
-    except that shallow FIFOs of words wider than SRL_MAX_WIDTH take LUTRAM. Depth 2 is two
-    word registers whatever the style."""
+    """The storage FINN's fifo.sv would build (``width`` padded to whole bytes, as FINN).
+    Depth 2 is two word registers whatever the style."""
     padded = (width + 7) // 8 * 8
-    if depth <= 2:
-        return "srl"
     if depth <= 33:
-        return "srl" if padded <= SRL_MAX_WIDTH else "distributed"
+        return "srl"
     if requested != "auto":
         return requested
     if depth <= 64 and padded < 12:
