@@ -266,14 +266,13 @@ def stitch(
             )
         )
 
-    bases: dict[str, int] = {}
     weight_layers: list[tuple[str, int, int]] = []
     beats: list[int] = []
     for layer in layers:
         if layer.load is not None:
-            bases[layer.node] = len(beats)
             weight_layers.append((layer.node, len(beats), len(layer.load.beats)))
             beats.extend(layer.load.beats)
+    bases = {node: first for node, first, _ in weight_layers}
     instances = tuple(
         Instance(
             layer.module,
