@@ -72,6 +72,17 @@ def test_stitched_matches_pytorch_on_more_images_with_backpressure(
     assert timing.frames == 24
 
 
+def test_relative_work_folder(tiny_build: Path, tmp_path: Path, monkeypatch) -> None:
+    """`make build` passes a relative --out: the simulator, run inside its own folder, must
+    still be found."""
+    design = load_design(tiny_build / "rtl")
+    net = IntegerNet.load(tiny_build / "integer.npz")
+    images = np.random.default_rng(9).integers(0, 256, (2, *net.input_shape), dtype=np.uint8)
+    monkeypatch.chdir(tmp_path)
+    outputs, _, _ = StitchedSim(design, Path("rel") / "sim").run(images)
+    compare_outputs(outputs, run_integer(net, torch.from_numpy(images)).numpy(), "relative")
+
+
 def test_output_mismatch_is_reported(tiny_build: Path) -> None:
     design = load_design(tiny_build / "rtl")
     net = IntegerNet.load(tiny_build / "integer.npz")

@@ -108,7 +108,7 @@ class VerilatorSim:
         self.monitors = monitors or []
         self.taps = taps or []
         self.data_files = [Path(d).resolve() for d in (data_files or [])]
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()  # the simulator runs in its own folder
         self.seed = seed
         self.opt = opt
         self.threads = threads
