@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from bireal_fpga.errors import BiRealError
 
@@ -81,7 +80,10 @@ def verify(
     images_file: str | None = None,
     seed: int = 0,
     progress: bool = False,
+    jobs: int | None = None,
 ) -> dict[str, Any]:
+    import torch  # here: `sim` needs no torch (a second of start-up)
+
     from bireal_fpga.golden.model import GoldenModel
     from bireal_fpga.integer.derive import integer_form
     from bireal_fpga.integer.forward import run_integer
@@ -124,7 +126,7 @@ def verify(
         elif stage == "golden":
             GoldenModel(out / "integer.npz").run(images, trace=got)
         elif stage == "rtlsim":
-            outputs, timing, _ = _run_stitched(out, images, progress=progress)
+            outputs, timing, _ = _run_stitched(out, images, progress=progress, jobs=jobs)
             if outputs.shape[1] == 1:
                 got["top1"] = outputs[:, 0]
                 ref["top1"] = ref_scores.argmax(1)
@@ -171,7 +173,12 @@ def verify(
 
 
 def _run_stitched(
-    out: Path, images: np.ndarray, *, progress: bool = False, trace: bool = False
+    out: Path,
+    images: np.ndarray,
+    *,
+    progress: bool = False,
+    trace: bool = False,
+    jobs: int | None = None,
 ) -> tuple[np.ndarray, Any, dict[str, np.ndarray]]:
     """The stitched design's outputs, timing and (``trace``) recorded layer outputs."""
     from bireal_fpga.rtl.stitch import load_design
@@ -182,7 +189,7 @@ def _run_stitched(
         print(f"[rtlsim] {len(images)} images through {design.top} (Verilator) ...", flush=True)
     layers: dict[str, np.ndarray] = {}
     outputs, timing, _ = StitchedSim(design, out / "sim").run(
-        images, trace=layers if trace else None
+        images, trace=layers if trace else None, jobs=jobs
     )
     if trace and "head" not in layers and outputs.shape[1] > 1:
         layers["head"] = outputs
@@ -190,7 +197,12 @@ def _run_stitched(
 
 
 def simulate(
-    build_dir: str | Path, *, n: int, images_file: str | None = None, seed: int = 0
+    build_dir: str | Path,
+    *,
+    n: int,
+    images_file: str | None = None,
+    seed: int = 0,
+    jobs: int | None = None,
 ) -> dict[str, Any]:
     """Outputs and measured cycles of the stitched RTL on ``n`` images."""
     out = Path(build_dir)
@@ -200,7 +212,7 @@ def simulate(
         raise BiRealError(f"build '{out}' has no RTL (build it with --until rtl)")
     report = json.loads((out / "report.json").read_text())
     images = load_images(report["spec"], n, images_file, seed)
-    outputs, timing, _ = _run_stitched(out, images)
+    outputs, timing, _ = _run_stitched(out, images, jobs=jobs)
     clock = float(report["board"]["clock_mhz"])
     return {
         "n": len(images),

@@ -117,6 +117,28 @@ def test_too_small_shortcut_fifo_stall_is_named(tiny_build: Path, tmp_path: Path
     named = rf"stalled after \d+ cycles: stream '{dup.output[1]}: {dup.name} -> "
     with pytest.raises(SimulationStalled, match=named):
         StitchedSim(design, tmp_path / "sim").run(images)
+    with pytest.raises(SimulationStalled, match=named):  # parts run in parallel: the same
+        StitchedSim(design, tmp_path / "sim").run(images, jobs=2)
+
+
+def test_parallel_parts_equal_one_run(tiny_build: Path, tmp_path: Path) -> None:
+    """The images split into 3 parts, simulated at once from reset each: the same outputs,
+    the same latency and steady-state interval as one run; the cycles of every part are
+    counted (each fills the pipeline again)."""
+    design = load_design(tiny_build / "rtl")
+    net = IntegerNet.load(tiny_build / "integer.npz")
+    images = np.random.default_rng(11).integers(0, 256, (21, *net.input_shape), np.uint8)
+    sim = StitchedSim(design, tiny_build / "sim")
+    one, t1, _ = sim.run(images, jobs=1, rundir=tmp_path / "one")
+    par, t3, r3 = sim.run(images, jobs=3, rundir=tmp_path / "par")
+    assert np.array_equal(one, par)
+    compare_outputs(par, run_integer(net, torch.from_numpy(images)).numpy(), "parallel")
+    assert (t3.runs, t3.frames, len(t3.frame_end)) == (3, 21, 21)
+    assert sorted(p.name for p in (tmp_path / "par").iterdir()) == ["part0", "part1", "part2"]
+    assert t3.latency == t1.latency
+    assert t1.interval is not None and t3.interval == pytest.approx(t1.interval, rel=0.02)
+    assert r3.cycles == t3.cycles > t1.cycles
+    assert len(r3.outputs["out0_V"]) == design.output.words * 21
 
 
 def test_stalled_fifos_are_doubled_until_the_run_completes(

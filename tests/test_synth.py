@@ -334,6 +334,57 @@ def test_duplicate_streams_layer(tiny_folded, tmp_path: Path) -> None:
     assert m.FF == r.FF and abs(m.LUT - r.LUT) <= 3, (m, r)
 
 
+@pytest.mark.parametrize(
+    "name,attrs",
+    [
+        ("MVAU_hls_3", dict(PE=2, SIMD=36)),  # XNOR, 72-bit words: two beats each
+        ("MVAU_hls_3", dict(PE=4, SIMD=8)),  # XNOR, 32-bit words: one beat each
+        ("MVAU_hls_2", dict(PE=2, SIMD=4)),  # integer INT8 weights, 64-bit words: one beat
+    ],
+    ids=["xnor_two_beats", "xnor_one_beat", "integer_one_beat"],
+)
+def test_runtime_loaded_weights_synthesize_to_uram(tiny_folded, tmp_path: Path, name, attrs):
+    """The run-time weight memory of an MVAU (loaded over the weight bus) is one URAM288 on
+    xcup, however many bus beats make a word (simulation of the same variants:
+    test_rtl_mvau.py::test_runtime_loaded_weights)."""
+    import copy
+
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from bireal_fpga.rtl.layers import generate_layer
+
+    m = ModelWrapper(copy.deepcopy(tiny_folded.model))
+    node = m.get_node_from_name(name)
+    inst = getCustomOp(node)
+    for k, v in dict(attrs, ram_style="ultra", runtime_writeable_weights=1).items():
+        inst.set_nodeattr(k, v)
+    layer = generate_layer(m, node)
+    layer.write(tmp_path)
+    r = estimate_reports(tmp_path, [ye.layer_sources(layer, tmp_path)], "xcup")[node.name]
+    assert r.cells.get("URAM288") == 1, r.cells
+    assert r.resources.URAM == 1
+
+
+def test_shift_register_fifo_maps_to_srls(tmp_path: Path) -> None:
+    """A wide shallow FIFO: one SRLC32E per bit (yosys reads the per-lane form; the
+    word-wide form that is simulated and built is checked against it cycle by cycle in
+    test_rtl_stream.py::test_srl_fifo_forms_agree_cycle_by_cycle)."""
+    from bireal_fpga.rtl.render import library_file
+
+    (tmp_path / "fifo_srl.sv").write_text(
+        "module fifo_srl (input logic clk, rst_n, input logic [95:0] in_data,\n"
+        "  input logic in_valid, output logic in_ready, output logic [95:0] out_data,\n"
+        "  output logic out_valid, input logic out_ready);\n"
+        '  bireal_fifo #(.WIDTH(96), .DEPTH(27), .RAM_STYLE("srl")) f (.*);\n'
+        "endmodule\n"
+    )
+    layer = LayerSources("fifo_srl", (Path("fifo_srl.sv"), library_file("bireal_fifo.sv")))
+    r = estimate_reports(tmp_path, [layer], "xcup")["fifo_srl"]
+    assert r.cells.get("SRLC32E") == 96, r.cells
+    assert r.resources.LUT < 96 + 40 and r.resources.FF < 30, r.resources
+
+
 # ---- counting rules (no yosys) ---------------------------------------------------------------
 
 

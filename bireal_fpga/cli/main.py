@@ -386,9 +386,22 @@ def build(
 @click.option("--n", "n", default=100, show_default=True, type=click.IntRange(min=1))
 @click.option("--images", "images_file", default=None, help="uint8 images .npz or a data path")
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--jobs",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="rtlsim: simulator processes run at once on parts of the images (0: one per core)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def verify(
-    build_dir: Path, stages: str, n: int, images_file: str | None, seed: int, as_json: bool
+    build_dir: Path,
+    stages: str,
+    n: int,
+    images_file: str | None,
+    seed: int,
+    jobs: int,
+    as_json: bool,
 ) -> None:
     """Compare each stage's integer outputs with the PyTorch integer form, exactly."""
     from bireal_fpga.verify import verify as run_verify
@@ -400,6 +413,7 @@ def verify(
         images_file=images_file,
         seed=seed,
         progress=not as_json,
+        jobs=jobs or None,
     )
     if as_json:
         click.echo(json.dumps(result))
@@ -418,12 +432,21 @@ def verify(
 @click.option("--images", "images_file", default=None, help="uint8 images .npz or a data path")
 @click.option("--n", "n", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--jobs",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="rtlsim: simulator processes run at once on parts of the images (0: one per core)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print outputs and cycles as JSON")
-def sim(build_dir: Path, images_file: str | None, n: int, seed: int, as_json: bool) -> None:
+def sim(
+    build_dir: Path, images_file: str | None, n: int, seed: int, jobs: int, as_json: bool
+) -> None:
     """Run images through the stitched RTL of BUILD_DIR in Verilator: outputs and cycles."""
     from bireal_fpga.verify import simulate
 
-    result = simulate(build_dir, n=n, images_file=images_file, seed=seed)
+    result = simulate(build_dir, n=n, images_file=images_file, seed=seed, jobs=jobs or None)
     if as_json:
         click.echo(json.dumps(result))
     else:

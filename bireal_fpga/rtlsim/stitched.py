@@ -3,11 +3,16 @@
 ``StitchedSim.run`` streams uint8 images (NCHW) into ``in0_V`` back to back at full rate and
 returns the integer outputs with the cycle each frame completed. From those: the latency of
 the first frame, and the steady-state initiation interval (cycles between frames once the
-pipeline is full), hence the FPS at the board clock.
+pipeline is full), hence the FPS at the board clock. Many images are split into consecutive
+parts simulated at once, one Verilator process per core, each from reset: the outputs are the
+same (a frame's result does not depend on its neighbours), and the steady-state interval is
+measured over every part's second half.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,14 +24,28 @@ from bireal_fpga.rtl.stitch import Design
 from bireal_fpga.rtl.streams import pack, unpack
 from bireal_fpga.rtlsim.verilator_sim import SimPort, SimResult, Tap, VerilatorSim
 
+MIN_FRAMES_PER_RUN = 8  # a parallel run gets at least this many images (steady state)
+
+
+def default_jobs(images: int) -> int:
+    """Simulator processes for ``images`` images: one per usable core, each with at least
+    ``MIN_FRAMES_PER_RUN`` images."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, images // MIN_FRAMES_PER_RUN))
+
 
 @dataclass(frozen=True)
 class Timing:
+    """Cycle counts of a simulation: ``runs`` independent runs of the stitched design (the
+    images split into consecutive parts, run at once in parallel processes), each from reset.
+    ``frame_end``: each frame's last output word's cycle in its own run."""
+
     frames: int
-    cycles: int  # all frames
+    cycles: int  # simulated cycles, all runs together
     latency: int  # cycles until the first frame's last output word
     interval: float | None  # steady-state cycles per frame (None for one frame)
     frame_end: tuple[int, ...]
+    runs: int = 1
 
     def fps(self, clock_mhz: float) -> float | None:
         if not self.interval:
@@ -40,18 +59,32 @@ class Timing:
             "latency_cycles": self.latency,
             "interval_cycles": self.interval,
             "frame_end_cycles": list(self.frame_end),
+            "runs": self.runs,
         }
 
 
-def timing_of(frame_end: list[int], cycles: int) -> Timing:
+def _steady(frame_end: Sequence[int]) -> tuple[float, int] | None:
+    """(cycles, frames) of a run's steady state: its second half (the first frames fill the
+    pipeline and its FIFOs)."""
     n = len(frame_end)
-    interval: float | None = None
-    if n >= 2:
-        # the first frames fill the pipeline and its FIFOs; the steady state is measured over
-        # the second half of the run
-        first = min(n // 2, n - 2)
-        interval = (frame_end[-1] - frame_end[first]) / (n - 1 - first)
-    return Timing(n, cycles, frame_end[0] if n else 0, interval, tuple(frame_end))
+    if n < 2:
+        return None
+    first = min(n // 2, n - 2)
+    return float(frame_end[-1] - frame_end[first]), n - 1 - first
+
+
+def timing_of(frame_end: list[int], cycles: int) -> Timing:
+    return timing_of_runs([frame_end], [cycles])
+
+
+def timing_of_runs(frame_ends: Sequence[Sequence[int]], cycles: Sequence[int]) -> Timing:
+    """The timing of independent runs: the latency of the first, the steady-state interval
+    over all their steady states."""
+    steady = [st for st in map(_steady, frame_ends) if st is not None]
+    interval = sum(c for c, _ in steady) / sum(f for _, f in steady) if steady else None
+    ends = tuple(e for run in frame_ends for e in run)
+    first = frame_ends[0][0] if frame_ends and frame_ends[0] else 0
+    return Timing(len(ends), sum(cycles), first, interval, ends, len(frame_ends))
 
 
 class StitchedSim:
@@ -98,50 +131,80 @@ class StitchedSim:
         rundir: Path | None = None,
         paced: bool = False,
         trace: dict[str, np.ndarray] | None = None,
+        jobs: int | None = None,
     ) -> tuple[np.ndarray, Timing, SimResult]:
         """Outputs ``[N, elements]`` (int64) for uint8 ``images`` ``[N, C, H, W]``.
 
         ``paced``: offer the input no faster than one frame per estimated interval (FIFO
         sizing), instead of as fast as the accelerator takes it. ``trace`` gets the layer
-        outputs (``stem``, ``blocks.<i>``, NCHW int64) recorded inside the design."""
+        outputs (``stem``, ``blocks.<i>``, NCHW int64) recorded inside the design.
+        ``jobs``: split the images into that many consecutive parts, each run from reset in its
+        own simulator process at the same time (default: :func:`default_jobs`; a paced run is
+        one). Each run loads the run-time weights first. The :class:`SimResult` is merged:
+        cycles summed, FIFO occupancies the highest of any run (recorded in paced runs
+        only)."""
         d = self.design
-        nhwc = np.ascontiguousarray(np.asarray(images).transpose(0, 2, 3, 1)).astype(np.int64)
-        words = pack(nhwc, d.input.fmt)
-        if len(words) != d.input.words * len(images):
-            raise ValueError(
-                f"{len(images)} images make {len(words)} input words, the accelerator takes "
-                f"{d.input.words} per image"
-            )
-        expect = d.output.words * len(images)
-        max_idle = 4 * d.cycles + 20_000
-        streams = {"in0_V": words}
-        if d.weight_layers:  # the run-time weights are loaded first, once per run
-            if self._weights is None:
-                self._weights = d.weight_words()
-            streams[WEIGHT_PORT] = self._weights
-        result = self.sim.run(
+        images = np.asarray(images)
+        n_jobs = 1 if paced else max(1, min(jobs or default_jobs(len(images)), len(images)))
+        parts = [p for p in np.array_split(np.arange(len(images)), n_jobs) if len(p)]
+        streams: list[dict[str, list[int]]] = []
+        for part in parts:
+            nhwc = np.ascontiguousarray(images[part].transpose(0, 2, 3, 1)).astype(np.int64)
+            words = pack(nhwc, d.input.fmt)
+            if len(words) != d.input.words * len(part):
+                raise ValueError(
+                    f"{len(part)} images make {len(words)} input words, the accelerator takes "
+                    f"{d.input.words} per image"
+                )
+            run_streams = {"in0_V": words}
+            if d.weight_layers:  # the run-time weights are loaded first, once per run
+                if self._weights is None:
+                    self._weights = d.weight_words()
+                run_streams[WEIGHT_PORT] = self._weights
+            streams.append(run_streams)
+        base = Path(rundir or self.sim.workdir / "run")
+        results = self.sim.run_many(
             streams,
+            rundirs=[base] if len(parts) == 1 else [base / f"part{k}" for k in range(len(parts))],
+            expects=[{"out0_V": d.output.words * len(part)} for part in parts],
             stall_in=stall,
             stall_out=stall,
-            max_idle=max_idle,
-            rundir=rundir,
-            expect={"out0_V": expect},
+            max_idle=4 * d.cycles + 20_000,
             in_period=d.cycles / d.input.words if paced else 0.0,
             record_taps=trace is not None,
+            record_occupancy=paced,
         )
+        outs, ends = [], []
+        traces: list[dict[str, np.ndarray]] = []
+        for part, result in zip(parts, results, strict=True):
+            raw = unpack(result.outputs["out0_V"], d.output.fmt)
+            outs.append(raw.reshape(len(part), -1))
+            cyc = result.out_cycles["out0_V"]
+            ends.append([cyc[(i + 1) * d.output.words - 1] for i in range(len(part))])
+            if trace is not None:
+                traces.append(self._trace(result, len(part)))
         if trace is not None:
-            for t in d.taps:
-                vals = unpack(result.taps[t.tensor.replace(".", "_")], t.fmt)
-                shape = (len(images), *t.folded_shape[1:-2], -1)  # [N, H, W, C]
-                arr = vals.reshape(shape)
-                trace["head" if t.tensor == "scores" else t.tensor] = (
-                    arr.transpose(0, 3, 1, 2) if arr.ndim == 4 else arr.reshape(len(images), -1)
-                )
-        raw = unpack(result.outputs["out0_V"], d.output.fmt)
-        out = raw.reshape(len(images), -1)
-        cyc = result.out_cycles["out0_V"]
-        ends = [cyc[(i + 1) * d.output.words - 1] for i in range(len(images))]
-        return out, timing_of(ends, result.cycles), result
+            for key in traces[0]:
+                trace[key] = np.concatenate([t[key] for t in traces])
+        merged = SimResult(
+            sum(r.cycles for r in results),
+            {k: [w for r in results for w in r.outputs[k]] for k in results[0].outputs},
+            {k: [c for r in results for c in r.out_cycles[k]] for k in results[0].out_cycles},
+            {k: max(r.max_occupancy[k] for r in results) for k in results[0].max_occupancy},
+            {k: [w for r in results for w in r.taps[k]] for k in results[0].taps},
+            max(r.load_cycles for r in results),
+        )
+        return np.concatenate(outs), timing_of_runs(ends, [r.cycles for r in results]), merged
+
+    def _trace(self, result: SimResult, n: int) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for t in self.design.taps:
+            vals = unpack(result.taps[t.tensor.replace(".", "_")], t.fmt)
+            arr = vals.reshape((n, *t.folded_shape[1:-2], -1))  # [N, H, W, C]
+            out["head" if t.tensor == "scores" else t.tensor] = (
+                arr.transpose(0, 3, 1, 2) if arr.ndim == 4 else arr.reshape(n, -1)
+            )
+        return out
 
 
 class OutputMismatch(BiRealError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +101,7 @@ class VerilatorSim:
         seed: int = 1,
         opt: str = "-O1",
         threads: int = 1,
+        defines: Sequence[str] = (),
     ) -> None:
         self.top = top
         self.sources = [Path(s).resolve() for s in sources]
@@ -112,6 +114,7 @@ class VerilatorSim:
         self.seed = seed
         self.opt = opt
         self.threads = threads
+        self.defines = tuple(defines)  # preprocessor macros (+define+NAME)
         self.exe: Path | None = None
 
     def build(self) -> Path:
@@ -127,7 +130,9 @@ class VerilatorSim:
             seed=self.seed,
         )
         (self.workdir / "harness.cpp").write_text(harness)
-        digest = _sources_digest(self.sources, f"{harness}{self.opt} threads={self.threads}")
+        digest = _sources_digest(
+            self.sources, f"{harness}{self.opt} threads={self.threads} {self.defines}"
+        )
         exe = self.workdir / f"obj_{digest}" / "sim"
         if not exe.is_file():
             cmd = [
@@ -154,6 +159,7 @@ class VerilatorSim:
                 "-Wno-style",
                 "-Wno-MULTIDRIVEN",
                 *(["--threads", str(self.threads)] if self.threads > 1 else []),
+                *[f"+define+{d}" for d in self.defines],
                 "-CFLAGS",
                 self.opt,
                 # the wheel's make rules lack the flag that includes the precompiled header
@@ -183,11 +189,67 @@ class VerilatorSim:
         expect: dict[str, int] | None = None,
         in_period: float = 0.0,
         record_taps: bool = False,
+        record_occupancy: bool = True,
     ) -> SimResult:
-        """Stream ``streams`` (port -> words) in; collect ``expect`` words per output."""
-        counts = {p.name: p.expect for p in self.outputs} | (expect or {})
+        """Stream ``streams`` (port -> words) in; collect ``expect`` words per output.
+        ``record_occupancy``: the monitored FIFOs' highest occupancy (``max_occupancy``;
+        without it: 0, and the run is faster)."""
+        return self.run_many(
+            [streams],
+            stall_in=stall_in,
+            stall_out=stall_out,
+            max_idle=max_idle,
+            rundirs=[Path(rundir or self.workdir / "run")],
+            expects=[expect or {}],
+            in_period=in_period,
+            record_taps=record_taps,
+            record_occupancy=record_occupancy,
+        )[0]
+
+    def run_many(
+        self,
+        streams: Sequence[dict[str, list[int]]],
+        *,
+        rundirs: Sequence[Path],
+        expects: Sequence[dict[str, int]],
+        stall_in: float = 0.0,
+        stall_out: float = 0.0,
+        max_idle: int = 100_000,
+        in_period: float = 0.0,
+        record_taps: bool = False,
+        record_occupancy: bool = True,
+    ) -> list[SimResult]:
+        """Independent runs of the simulator, one process each, all at once (one per core):
+        run ``k`` streams ``streams[k]`` in, in ``rundirs[k]``. A run that stalls or fails
+        raises (the first such run, in order) after all have ended."""
         exe = self.exe or self.build()
-        run_dir = Path(rundir or self.workdir / "run")
+        procs: list[tuple[subprocess.Popen[str], Path]] = []
+        try:
+            for run_streams, run_dir, expect in zip(streams, rundirs, expects, strict=True):
+                counts = {p.name: p.expect for p in self.outputs} | expect
+                run_dir = Path(run_dir)
+                self._stage(run_dir, run_streams)
+                cmd = (
+                    [str(exe), str(stall_in), str(stall_out), str(max_idle)]
+                    + [str(counts[p.name]) for p in self.outputs]
+                    + [repr(float(in_period)), "1" if record_taps else "0"]
+                    + ["1" if record_occupancy else "0"]
+                )
+                with open(run_dir / "sim.log", "w") as log:  # a file: no pipe to fill
+                    proc = subprocess.Popen(cmd, cwd=run_dir, stdout=log, stderr=log)
+                procs.append((proc, run_dir))
+            for proc, _ in procs:
+                proc.wait()
+        finally:
+            for proc, _ in procs:  # interrupted, or a later start failed: none left running
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        return [
+            self._collect(int(proc.returncode), run_dir, record_taps) for proc, run_dir in procs
+        ]
+
+    def _stage(self, run_dir: Path, streams: dict[str, list[int]]) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         for f in self.data_files:
             target = run_dir / f.name
@@ -196,16 +258,11 @@ class VerilatorSim:
             target.symlink_to(f)
         for port in self.inputs:
             write_hex(run_dir / f"{port.name}.in.hex", streams[port.name], port.width)
-        proc = subprocess.run(
-            [str(exe), str(stall_in), str(stall_out), str(max_idle)]
-            + [str(counts[p.name]) for p in self.outputs]
-            + [repr(float(in_period)), "1" if record_taps else "0"],
-            cwd=run_dir,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode not in (0, 3):
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+
+    def _collect(self, returncode: int, run_dir: Path, record_taps: bool) -> SimResult:
+        if returncode not in (0, 3):
+            log = (run_dir / "sim.log").read_text(errors="replace")
+            tail = log.strip().splitlines()[-1:] or [f"exit status {returncode}, no output"]
             raise SimulationError(f"simulation of '{self.top}' failed: {tail[0]}")
         summary = json.loads((run_dir / "sim.json").read_text())
         if summary["stalled"]:

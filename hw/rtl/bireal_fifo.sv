@@ -5,7 +5,7 @@
 //
 // DEPTH = 2: two word registers (any RAM_STYLE). Otherwise RAM_STYLE:
 //   "srl"                           shift register addressed by the fill level (SRL16/32);
-//                                   for shallow FIFOs of narrow words
+//                                   for shallow FIFOs (depth <= 33)
 //   "distributed" "block" "ultra"   simple dual-port memory of DEPTH words with a registered
 //                                   read (LUTRAM / BRAM / URAM) and a 2-word output buffer that
 //                                   hides the read latency (capacity DEPTH + 2); a word that
@@ -60,13 +60,31 @@ module bireal_fifo #(
         logic [AW-1:0] head;  // count - 1 while not empty
         assign in_ready = count != CW'(DEPTH);
         assign out_valid = count != '0;
+`ifdef BIREAL_SRL_LANES
+        // The same shift register written per bit lane: a chain of DEPTH flops read at the fill
+        // level, the form in which yosys (xilinx_srl) finds SRL16E/SRLC32E. Only the yosys
+        // resource estimate reads this form (read_slang -D BIREAL_SRL_LANES); a test
+        // simulates both forms and compares them cycle by cycle.
         for (genvar b = 0; b < WIDTH; b++) begin : g_lane
             logic [DEPTH-1:0] sr;
             always_ff @(posedge clk) begin
                 if (wr) sr <= {sr[DEPTH-2:0], in_data[b]};
             end
-            assign out_data[b] = sr[head +: 1];  // an indexed part-select: yosys too maps it to SRLs
+            assign out_data[b] = sr[head +: 1];
         end
+`else
+        // Word-wide: an array shifted on every write and read at the fill level, Vivado's
+        // dynamic shift-register template (UG901; FINN's Q_srl and Vitis HLS's FIFOs are
+        // written so), which it maps to SRL16E/SRLC32E per bit; Verilator moves whole words.
+        logic [WIDTH-1:0] sr[DEPTH];
+        always_ff @(posedge clk) begin
+            if (wr) begin
+                sr[0] <= in_data;
+                for (int i = 1; i < DEPTH; i++) sr[i] <= sr[i-1];
+            end
+        end
+        assign out_data = sr[head];
+`endif
         always_ff @(posedge clk) begin
             if (!rst_n) begin
                 count <= '0;

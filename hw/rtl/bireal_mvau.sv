@@ -158,10 +158,15 @@ module bireal_mvau #(
                     end
                 end
             end
-            if (bus_v & mine) begin
-                if (WB > 1) row <= {bus, row[WB*64-1:64]};
-                else row <= bus;
-            end
+        end
+        // a word's beats, least significant first (a generate choice: with one beat per word
+        // the shift's part-select would be an empty range, which yosys-slang refuses)
+        if (WB > 1) begin : g_beats
+            always_ff @(posedge clk)
+                if (bus_v & mine) row <= {bus, row[WB*64-1:64]};
+        end else begin : g_beat
+            always_ff @(posedge clk)
+                if (bus_v & mine) row <= bus;
         end
         bireal_mvau_ram #(.WIDTH(WW), .DEPTH(WD), .STYLE(W_STYLE)) wram (
             .clk(clk), .we(wr), .waddr(laddr), .wdata(row[WW-1:0]), .raddr(waddr), .rdata(w1)
