@@ -7,10 +7,10 @@ Verilator simulation on ``--n`` images (random, and real CIFAR-10 test images wi
 ``--images``) compared with the PyTorch integer form (``verify --stages rtlsim``), and its
 speed: ``bireal-fpga sim --n N`` timed as a whole (start-up, run-time weight load and
 pipeline fill included; one simulator process per core on a part of the images), as
-images/s and simulated cycles/s (all processes together). Reported per case: measured and estimated FPS at the
-board clock, bottleneck layer, Yosys totals and the fits verdict, binary MACs per cycle and
-per cycle per thousand LUTs. FINN's published CNV-W1A1 figure is listed beside them
-(21,906 FPS on a ZC706 for a 59.5 M-MAC network, Umuroglu et al., FPGA 2017).
+images/s and simulated cycles/s (all processes together). Reported per case: measured and
+estimated FPS at the board clock, bottleneck layer, Yosys totals and the fits verdict, binary
+MACs per cycle and per cycle per thousand LUTs. FINN's published CNV-W1A1 figure is listed
+beside them (21,906 FPS on a ZC706 for a 59.5 M-MAC network, Umuroglu et al., FPGA 2017).
 
     .venv/bin/python benchmarks/rtl_accelerator.py [--cases bireal18-cifar:ZCU104,...]
         [--n 100] [--images ../shared/data/cifar10_jpeg.npz] [--keep DIR]
