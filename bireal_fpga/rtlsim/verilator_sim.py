@@ -223,7 +223,7 @@ class VerilatorSim:
         run ``k`` streams ``streams[k]`` in, in ``rundirs[k]``. A run that stalls or fails
         raises (the first such run, in order) after all have ended."""
         exe = self.exe or self.build()
-        procs: list[tuple[subprocess.Popen[str], Path]] = []
+        procs: list[tuple[subprocess.Popen[bytes], Path]] = []
         try:
             for run_streams, run_dir, expect in zip(streams, rundirs, expects, strict=True):
                 counts = {p.name: p.expect for p in self.outputs} | expect
