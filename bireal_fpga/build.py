@@ -37,7 +37,7 @@ from bireal_fpga.errors import BiRealError
 
 UNTIL = ("integer", "qonnx", "hw", "rtl")
 LATER_STAGES = ["bitstream", "driver"]
-SIZING_FRAMES = 8  # frames of the FIFO-sizing simulation (the pipeline settles after ~4)
+SIZING_FRAMES = 64  # most frames of the FIFO-sizing simulation (8, doubled until steady)
 
 
 @dataclass(frozen=True)

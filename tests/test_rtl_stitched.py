@@ -21,6 +21,7 @@ from bireal_fpga.build import run_build
 from bireal_fpga.integer.forward import run_integer
 from bireal_fpga.integer.params import IntegerNet
 from bireal_fpga.rtl.stitch import fifo_nodes, load_design, set_fifo_depths, stitch
+from bireal_fpga.rtlsim import fifo_sizing
 from bireal_fpga.rtlsim.fifo_sizing import grow_stalled
 from bireal_fpga.rtlsim.stitched import StitchedSim, compare_outputs
 from bireal_fpga.rtlsim.verilator_sim import SimulationStalled
@@ -51,12 +52,29 @@ def test_build_until_rtl_report(tiny_build: Path) -> None:
     assert abs(meas - est) / est < 0.10, (meas, est)
     assert rtl["fps"]["measured"] == pytest.approx(rtl["clock_mhz"] * 1e6 / meas)
     assert rtl["bottleneck"]
-    depths = report["fifo_sizing"]["depths"]
+    sizing = report["fifo_sizing"]
+    depths = sizing["depths"]
     assert depths and all(d >= 2 for d in depths.values())
+    assert sizing["steady"] and sizing["runs"][-1]["frames"] == sizing["frames"]
     manifest = json.loads((tiny_build / "rtl" / "manifest.json").read_text())
     assert manifest["top"] == "bireal_accel"
     for name in manifest["sources"] + manifest["data_files"]:
         assert (tiny_build / "rtl" / name).is_file(), name
+
+
+def test_sizing_doubles_the_frames_until_steady(
+    tiny_build: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A paced run whose interval is still above the estimate is repeated with twice the
+    frames, up to all given (here never steady: the tolerance is negative)."""
+    monkeypatch.setattr(fifo_sizing, "STEADY_TOLERANCE", -1.0)
+    model = ModelWrapper(str(tiny_build / "rtl.onnx"))
+    net = IntegerNet.load(tiny_build / "integer.npz")
+    images = np.random.default_rng(4).integers(0, 256, (20, *net.input_shape), np.uint8)
+    sized, record = fifo_sizing.size_fifos(model, tmp_path, images)
+    assert [r["frames"] for r in record["runs"]] == [8, 16, 20]
+    assert record["frames"] == 20 and record["steady"] is False
+    assert all(getCustomOp(n).get_nodeattr("depth") >= 2 for n in fifo_nodes(sized))
 
 
 def test_stitched_matches_pytorch_on_more_images_with_backpressure(

@@ -132,7 +132,6 @@ class StitchedSim:
         paced: bool = False,
         trace: dict[str, np.ndarray] | None = None,
         jobs: int | None = None,
-        occupancy: bool | None = None,
     ) -> tuple[np.ndarray, Timing, SimResult]:
         """Outputs ``[N, elements]`` (int64) for uint8 ``images`` ``[N, C, H, W]``.
 
@@ -142,8 +141,8 @@ class StitchedSim:
         ``jobs``: split the images into that many consecutive parts, each run from reset in its
         own simulator process at the same time (default: :func:`default_jobs`; a paced run is
         one). Each run loads the run-time weights first. The :class:`SimResult` is merged:
-        cycles summed, FIFO occupancies the highest of any run. ``occupancy``: record the
-        FIFOs' highest occupancy (default: in paced runs only; it slows the testbench)."""
+        cycles summed, FIFO occupancies the highest of any run (recorded in paced runs
+        only)."""
         d = self.design
         images = np.asarray(images)
         n_jobs = 1 if paced else max(1, min(jobs or default_jobs(len(images)), len(images)))
@@ -173,7 +172,7 @@ class StitchedSim:
             max_idle=4 * d.cycles + 20_000,
             in_period=d.cycles / d.input.words if paced else 0.0,
             record_taps=trace is not None,
-            record_occupancy=paced if occupancy is None else occupancy,
+            record_occupancy=paced,
         )
         outs, ends = [], []
         traces: list[dict[str, np.ndarray]] = []
