@@ -378,6 +378,16 @@ def build(
     click.echo(json.dumps(summary))
 
 
+# the stitched simulation's processes (verify --stages rtlsim, sim)
+JOBS_OPTION = click.option(
+    "--jobs",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="rtlsim: simulator processes run at once on parts of the images (0: one per core)",
+)
+
+
 @main.command()
 @click.argument("build_dir", type=click.Path(path_type=Path))
 @click.option(
@@ -386,13 +396,7 @@ def build(
 @click.option("--n", "n", default=100, show_default=True, type=click.IntRange(min=1))
 @click.option("--images", "images_file", default=None, help="uint8 images .npz or a data path")
 @click.option("--seed", default=0, show_default=True)
-@click.option(
-    "--jobs",
-    default=0,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="rtlsim: simulator processes run at once on parts of the images (0: one per core)",
-)
+@JOBS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def verify(
     build_dir: Path,
@@ -432,13 +436,7 @@ def verify(
 @click.option("--images", "images_file", default=None, help="uint8 images .npz or a data path")
 @click.option("--n", "n", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True)
-@click.option(
-    "--jobs",
-    default=0,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="rtlsim: simulator processes run at once on parts of the images (0: one per core)",
-)
+@JOBS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="print outputs and cycles as JSON")
 def sim(
     build_dir: Path, images_file: str | None, n: int, seed: int, jobs: int, as_json: bool

@@ -76,10 +76,6 @@ def _steady(frame_end: Sequence[int]) -> tuple[float, int] | None:
     return float(frame_end[-1] - frame_end[first]), n - 1 - first
 
 
-def timing_of(frame_end: list[int], cycles: int) -> Timing:
-    return timing_of_runs([frame_end], [cycles])
-
-
 def timing_of_runs(frame_ends: Sequence[Sequence[int]], cycles: Sequence[int]) -> Timing:
     """The timing of independent runs: the latency of the first, the steady-state interval
     over all their steady states."""
