@@ -7,7 +7,6 @@ RUN apt-get update \
 WORKDIR /opt/bireal-fpga
 COPY requirements.txt pyproject.toml Makefile README.md ./
 COPY bireal_fpga ./bireal_fpga
-COPY hw ./hw
 RUN make venv
 COPY . .
 ENV PATH=/opt/bireal-fpga/.venv/bin:$PATH

@@ -34,9 +34,15 @@ build: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bireal_fpga tests benchmarks
 	$(VENV)/bin/ruff format --check bireal_fpga tests benchmarks
+	$(VENV)/bin/lint-imports
+
+# the compiler core: spec, integer form, golden model, hardware decisions, folding, the flow
+TYPED := bireal_fpga/spec.py bireal_fpga/integer bireal_fpga/golden bireal_fpga/arch \
+	bireal_fpga/flow bireal_fpga/names.py bireal_fpga/hw_files.py bireal_fpga/boards.py \
+	bireal_fpga/tools.py bireal_fpga/hwlayers/folding.py bireal_fpga/hwlayers/finn_cost.py
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy bireal_fpga/spec.py bireal_fpga/integer bireal_fpga/golden
+	$(VENV)/bin/mypy --follow-imports=silent $(TYPED)
 
 test: $(STAMP) lint typecheck
 	$(PY) -m pytest tests $(PYTEST_ARGS)

@@ -26,13 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bireal_fpga.build import run_build
+from bireal_fpga.flow import BuildConfig, build, verify
 from bireal_fpga.golden.model import GoldenModel
-from bireal_fpga.models.bireal import BiRealNet
+from bireal_fpga.models.bireal import BiRealNet, preprocess
 from bireal_fpga.models.calibration import calibrated_random_model
 from bireal_fpga.spec import BiRealSpec, load_spec
 from bireal_fpga.train.checkpoint import save_checkpoint
-from bireal_fpga.verify import verify
 
 PRESETS = {
     "tiny": ("tiny", []),
@@ -78,7 +77,7 @@ def speed(spec: BiRealSpec, model: BiRealNet, npz: Path, batch: int) -> dict:
     res = {}
     for name, fn in (
         ("golden", lambda: golden.run(x.numpy())),
-        ("pytorch_float", lambda: model(x.float() / 255.0)),
+        ("pytorch_float", lambda: model(preprocess(x))),
     ):
         with torch.no_grad():
             fn()
@@ -109,12 +108,8 @@ def main() -> None:
             ckpt = work / "model.pt"
             save_checkpoint(ckpt, model)
             t0 = time.perf_counter()
-            report = run_build(
-                str(ckpt),
-                board=args.board,
-                out_dir=work / "build",
-                log=lambda m: print(m, file=sys.stderr),
-            )
+            cfg = BuildConfig(str(ckpt), args.board, str(work / "build"), to_step="folding")
+            report = build(cfg, log=lambda m: print(m, file=sys.stderr)).report
             total = time.perf_counter() - t0
             entry = {
                 "preset": key,
@@ -132,10 +127,10 @@ def main() -> None:
             ):
                 if label == "real" and images is None:
                     continue
-                r = verify(work / "build", ["pytorch", "golden"], n=args.n, images_file=images)
+                r = verify(work / "build", ["pytorch", "golden"], n=args.n, images=images)
                 checks[label] = r
                 if args.n_python:
-                    rp = verify(work / "build", ["python"], n=args.n_python, images_file=images)
+                    rp = verify(work / "build", ["python"], n=args.n_python, images=images)
                     checks[f"{label}_python"] = rp
             entry["verify"] = checks
             entry["speed"] = speed(spec, model, work / "build" / "integer.npz", 32)

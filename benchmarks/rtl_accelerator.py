@@ -93,9 +93,15 @@ def run_case(
         "interval_cycles": rtl["interval_cycles"],
         "latency_cycles": rtl["latency_cycles"],
         "bottleneck": rtl["bottleneck"],
-        "finn_estimates": {k2: report["estimates"][k2] for k2 in ("fps", "bottleneck")},
+        "folding_estimates": {
+            k2: report["estimates"][k2] for k2 in ("fps", "bottleneck", "total", "cost_model")
+        },
         "resources": (rtl.get("resources") or {}).get("total"),
         "fits": rtl.get("fits"),
+        # the cost model's price of the same design, and how far its LUTs are from Yosys's
+        "cost_model": (rtl.get("cost_model") or {}).get("total"),
+        "cost_model_lut_error": (rtl.get("cost_model") or {}).get("lut_error"),
+        "fit_loop": report.get("fit_loop"),
         "binary_macs": info["binary_macs"],
         "sim_images": k,
         "sim_processes": timing["runs"],

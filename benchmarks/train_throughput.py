@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bireal_fpga.models.bireal import BiRealNet
+from bireal_fpga.models.bireal import BiRealNet, preprocess
 from bireal_fpga.spec import BiRealSpec, load_spec
 from bireal_fpga.train.batches import augment
 
@@ -126,7 +126,7 @@ class Runner:
     def step(self) -> Tensor:
         x = augment(self.images, CROP_PADDING, True, self.gen)
         with self.autocast:
-            logits = self.model(x.float() / 255.0)
+            logits = self.model(preprocess(x))
             loss = F.cross_entropy(logits.float(), self.labels, label_smoothing=LABEL_SMOOTHING)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

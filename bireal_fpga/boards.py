@@ -1,14 +1,12 @@
-"""Board presets (``hw/boards/<NAME>.json``): FPGA part, family, default clock, resources."""
+"""Board presets (``bireal_fpga/hw/boards/<NAME>.json``): part, family, clock, resources."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from bireal_fpga.errors import BiRealError
-
-BOARDS_DIR = Path(__file__).resolve().parents[1] / "hw" / "boards"
+from bireal_fpga.hw_files import boards_dir
 
 
 class BoardError(BiRealError):
@@ -26,14 +24,14 @@ class Board:
 
 
 def board_names() -> list[str]:
-    return sorted(p.stem for p in BOARDS_DIR.glob("*.json"))
+    return sorted(p.stem for p in boards_dir().glob("*.json"))
 
 
 def load_board(name: str) -> Board:
     """The preset for ``name`` (case-insensitive)."""
     for stem in board_names():
         if stem.lower() == name.lower():
-            path = BOARDS_DIR / f"{stem}.json"
+            path = boards_dir() / f"{stem}.json"
             try:
                 data = json.loads(path.read_text())
                 return Board(**data)

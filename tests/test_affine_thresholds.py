@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bireal_fpga.rtl.affine_thresholds import affine_thresholds
+from bireal_fpga.arch.affine import affine_thresholds
 
 
 def bn_thresholds(rng, channels: int, lo: int, hi: int, steps: int = 255) -> np.ndarray:
@@ -55,18 +55,12 @@ def test_always_and_never_thresholds() -> None:
     assert affine_thresholds(np.array([[5, 5, 9, 9, 9, 200, big]]), 0, 100) is None
 
 
-def test_tiny_binary_mvaus_use_the_affine_unit(tmp_path) -> None:
-    from bireal_fpga.build import run_build
-    from bireal_fpga.hwlayers.finn_env import finn_ready
-    from bireal_fpga.rtl.layers import generate_layer
-
-    finn_ready()
-    from qonnx.core.modelwrapper import ModelWrapper
+def test_tiny_binary_mvaus_use_the_affine_unit(tiny_folded) -> None:
     from qonnx.custom_op.registry import getCustomOp
 
-    out = tmp_path / "b"
-    run_build("tiny", board="PYNQ-Z2", out_dir=out, until="hw", log=lambda m: None)
-    model = ModelWrapper(str(out / "folded.onnx"))
+    from bireal_fpga.rtl.layers import generate_layer
+
+    model = tiny_folded
     binary = [
         n
         for n in model.graph.node

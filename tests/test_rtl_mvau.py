@@ -6,8 +6,6 @@ and at full rate without it (F frames take F x RtlLayer.cycles cycles plus the l
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,28 +15,18 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.general.multithreshold import multithreshold
 from qonnx.custom_op.registry import getCustomOp
 
-from bireal_fpga.hwlayers.finn_env import finn_ready
+from bireal_fpga.arch.streams import StreamFormat
 from bireal_fpga.rtl.layers import generate_layer
-from bireal_fpga.rtl.layers.base import RtlLayer, RtlParamError, mem_hex
-from bireal_fpga.rtl.layers.thresholding import hex_image, plan_thresholds
-from bireal_fpga.rtl.streams import StreamFormat
+from bireal_fpga.rtl.layers.base import RtlLayer, RtlParamError
+from bireal_fpga.rtl.layers.thresholding import plan_thresholds
 from bireal_fpga.rtlsim import node_check
 from bireal_fpga.rtlsim.node_check import NodeMismatch, check_node, single_node_model
 
 
-@pytest.fixture(scope="session")
-def graph(tmp_path_factory) -> ModelWrapper:
+@pytest.fixture
+def graph(tiny_folded: ModelWrapper) -> ModelWrapper:
     """The tiny net, specialized and folded."""
-    finn_ready()
-    out = tmp_path_factory.mktemp("tiny")
-    proc = subprocess.run(
-        [sys.executable, "-m", "bireal_fpga", "build", "tiny", "--board", "PYNQ-Z2"]
-        + ["--until", "hw", "--out", str(out)],
-        capture_output=True,
-        text=True,
-    )
-    assert (out / "folded.onnx").is_file(), proc.stderr[-2000:]
-    return ModelWrapper(str(out / "folded.onnx"))
+    return tiny_folded
 
 
 @pytest.fixture(scope="session")
@@ -302,13 +290,6 @@ def test_mismatch_is_caught(graph, sims, monkeypatch):
     node = node_of(graph, name)
     with pytest.raises(NodeMismatch, match=name):
         check_node(graph, node, sims / name, inputs=near_inputs(graph, node, 2, 1, (-4, 4)))
-
-
-def test_hex_image_matches_mem_hex():
-    rng = np.random.default_rng(0)
-    for bits, elems in ((1, 72), (3, 5), (8, 4), (33, 3), (11, 1)):
-        v = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(7, elems))
-        assert hex_image(v, bits) == mem_hex(v, bits)
 
 
 @pytest.mark.parametrize(

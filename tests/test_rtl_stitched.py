@@ -7,17 +7,17 @@ from __future__ import annotations
 import filecmp
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import assert_error, assert_ok, cli
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
-from bireal_fpga.build import run_build
+from bireal_fpga.flow.records import artefact_digest
+from bireal_fpga.flow.verify import random_images
 from bireal_fpga.integer.forward import run_integer
 from bireal_fpga.integer.params import IntegerNet
 from bireal_fpga.rtl.stitch import fifo_nodes, load_design, set_fifo_depths, stitch
@@ -27,24 +27,18 @@ from bireal_fpga.rtlsim.stitched import StitchedSim, compare_outputs
 from bireal_fpga.rtlsim.verilator_sim import SimulationStalled
 
 
-def _cli(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bireal_fpga", *map(str, args)], capture_output=True, text=True
-    )
-
-
-@pytest.fixture(scope="module")
-def tiny_build(tmp_path_factory) -> Path:
-    """``tiny`` built for PYNQ-Z2 down to the stitched RTL (no Yosys: see test_synth)."""
-    out = tmp_path_factory.mktemp("rtl") / "tiny"
-    run_build("tiny", board="PYNQ-Z2", out_dir=out, n_check=8, synth=False, log=lambda m: None)
-    return out
+@pytest.fixture(scope="session")
+def tiny_build(tiny_rtl: Path) -> Path:
+    """``tiny`` built for PYNQ-Z2 down to the stitched RTL (no Yosys: see test_synth); shared,
+    so simulations run in the tests' own folders."""
+    return tiny_rtl
 
 
 def test_build_until_rtl_report(tiny_build: Path) -> None:
     report = json.loads((tiny_build / "report.json").read_text())
     names = [s["name"] for s in report["stages"]]
-    assert names[-5:] == ["rtl-graph", "fifo-sizing", "rtl", "rtlsim", "synth"]
+    assert names[-4:] == ["fifo-sizing", "rtl", "rtlsim", "synth"]
+    assert report["rtl"]["resources"] is None and report["rtl"]["fits"] is None  # --no-synth
     rtl = report["rtl"]
     assert rtl["rtlsim"]["mismatches"] == 0 and rtl["rtlsim"]["n"] == 8
     est, meas = rtl["interval_cycles"]["estimated"], rtl["interval_cycles"]["measured"]
@@ -85,7 +79,8 @@ def test_stitched_matches_pytorch_on_more_images_with_backpressure(
     rng = np.random.default_rng(5)
     images = rng.integers(0, 256, size=(24, *net.input_shape), dtype=np.uint8)
     ref = run_integer(net, torch.from_numpy(images)).numpy()
-    outputs, timing, _ = StitchedSim(design, tiny_build / "sim").run(images, stall=0.3)
+    sim = StitchedSim(design, tiny_build / "sim")
+    outputs, timing, _ = sim.run(images, stall=0.3, rundir=tmp_path / "run")
     compare_outputs(outputs, ref, "stitched RTL")
     assert timing.frames == 24
 
@@ -101,12 +96,12 @@ def test_relative_work_folder(tiny_build: Path, tmp_path: Path, monkeypatch) -> 
     compare_outputs(outputs, run_integer(net, torch.from_numpy(images)).numpy(), "relative")
 
 
-def test_output_mismatch_is_reported(tiny_build: Path) -> None:
+def test_output_mismatch_is_reported(tiny_build: Path, tmp_path: Path) -> None:
     design = load_design(tiny_build / "rtl")
     net = IntegerNet.load(tiny_build / "integer.npz")
     images = np.zeros((2, *net.input_shape), dtype=np.uint8)
     ref = run_integer(net, torch.from_numpy(images)).numpy()
-    outputs, _, _ = StitchedSim(design, tiny_build / "sim").run(images)
+    outputs, _, _ = StitchedSim(design, tiny_build / "sim").run(images, rundir=tmp_path / "r")
     ref[1, 3] += 1
     with pytest.raises(Exception, match=r"on 1 of 2 images; first: image 1, output 3"):
         compare_outputs(outputs, ref, "stitched RTL")
@@ -182,22 +177,23 @@ def test_stalled_fifos_are_doubled_until_the_run_completes(
 
 
 def test_verify_and_sim_cli(tiny_build: Path) -> None:
-    run = _cli("verify", tiny_build, "--stages", "pytorch,golden,rtlsim", "--n", 12, "--json")
-    assert run.returncode == 0, run.stderr
+    before = artefact_digest(tiny_build / "sim")
+    run = cli("verify", tiny_build, "--stages", "pytorch,golden,rtlsim", "--n", 12, "--json")
+    assert_ok(run)
     result = json.loads(run.stdout)
-    assert result["stages"]["rtlsim"] == {"n": 12, "mismatches": 0, "first_mismatch": None}
-    run = _cli("sim", tiny_build, "--n", 3, "--json")
-    assert run.returncode == 0, run.stderr
+    for stage in ("pytorch", "golden", "rtlsim"):
+        assert result["stages"][stage] == {"n": 12, "mismatches": 0, "first_mismatch": None}
+    assert result["rtlsim_timing"]["frames"] == 12
+    run = cli("sim", tiny_build, "--n", 3, "--json")
+    assert_ok(run)
     sim = json.loads(run.stdout)
     assert len(sim["outputs"]) == 3 and len(sim["outputs"][0]) == 10
     assert sim["timing"]["frames"] == 3 and sim["fps"] > 0
     net = IntegerNet.load(tiny_build / "integer.npz")
-    report = json.loads((tiny_build / "report.json").read_text())
-    from bireal_fpga.verify import load_images
-
-    images = load_images(report["spec"], 3, None, 0)
+    images = random_images(net.input_shape, 3, seed=0).batch(0, 3)
     ref = run_integer(net, torch.from_numpy(images)).numpy()
     assert np.array_equal(np.array(sim["outputs"]), ref)
+    assert artefact_digest(tiny_build / "sim") == before  # runs go to scratch folders
 
 
 @pytest.fixture(scope="module")
@@ -228,8 +224,8 @@ def test_runtime_loaded_weights_stitched(loaded_build: Path) -> None:
     assert len((loaded_build / "rtl" / w["file"]).read_text().split()) == w["beats"]
     top = (loaded_build / "rtl" / "bireal_accel.sv").read_text()
     assert "wgt_V_TDATA" in top and ".WGT_BASE(0)" in top
-    run = _cli("verify", loaded_build, "--stages", "rtlsim", "--n", 6, "--json")
-    assert run.returncode == 0, run.stderr
+    run = cli("verify", loaded_build, "--stages", "rtlsim", "--n", 6, "--json")
+    assert_ok(run)
     result = json.loads(run.stdout)
     assert result["stages"]["rtlsim"] == {"n": 6, "mismatches": 0, "first_mismatch": None}
 
@@ -248,20 +244,13 @@ def test_corrupted_weights_name_the_first_differing_layer(
     for i in range(second["first_beat"], second["first_beat"] + second["beats"]):
         beats[i] = f"{int(beats[i], 16) ^ (2**64 - 1):016x}"
     path.write_text("".join(b + "\n" for b in beats))
-    run = _cli("verify", bad, "--stages", "rtlsim", "--n", 4, "--json")
-    assert run.returncode != 0
+    run = cli("verify", bad, "--stages", "rtlsim", "--n", 4, "--json")
+    assert run.returncode == 1, run.stderr
     result = json.loads(run.stdout)
     first = result["stages"]["rtlsim"]["first_mismatch"]
     assert result["stages"]["rtlsim"]["mismatches"] > 0
     assert ", layer blocks.1 at (" in first, first
 
 
-def test_sim_without_rtl_is_an_error(tmp_path: Path) -> None:
-    out = tmp_path / "hw_only"
-    run = _cli("build", "tiny", "--board", "PYNQ-Z2", "--out", out, "--until", "hw")
-    assert run.returncode == 0, run.stderr
-    run = _cli("sim", out, "--n", 1)
-    assert run.returncode == 2
-    assert run.stderr.strip().splitlines()[-1] == (
-        f"error: build '{out}' has no RTL (build it with --until rtl)"
-    )
+def test_sim_without_rtl_is_an_error(tiny_hw: Path) -> None:
+    assert_error(cli("sim", tiny_hw, "--n", 1), f"build '{tiny_hw}' has no RTL")

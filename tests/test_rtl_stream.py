@@ -6,8 +6,6 @@ F x RtlLayer.cycles cycles)."""
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +14,14 @@ from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
-from qonnx.transformation.general import GiveUniqueNodeNames
 from qonnx.util.basic import qonnx_make_model
 
+from bireal_fpga.flow import BuildConfig, build
 from bireal_fpga.hwlayers.finn_env import finn_ready
 from bireal_fpga.rtl.layers import generate_layer
 from bireal_fpga.rtl.layers import width_converter as wc
 from bireal_fpga.rtl.layers.base import RtlParamError
+from bireal_fpga.rtl.prepare import prepare_rtl_graph
 from bireal_fpga.rtl.render import library_file
 from bireal_fpga.rtlsim import node_check
 from bireal_fpga.rtlsim.node_check import NodeMismatch, check_node, single_node_model
@@ -34,24 +33,14 @@ LATENCY = 8  # cycles a frame may take beyond its initiation interval at full ra
 
 @pytest.fixture(scope="session")
 def graph(tmp_path_factory) -> ModelWrapper:
-    """The tiny net with --top1 (all stream layers), FIFOs and width converters inserted."""
+    """The tiny net with --top1 (all stream layers), FIFOs and width converters inserted (the
+    graph RTL is generated from, before FIFO sizing). Folded by FINN's cost models: the node
+    names and widths below are those of that folding."""
+    out = tmp_path_factory.mktemp("tiny_top1") / "build"
+    cfg = BuildConfig("tiny", "PYNQ-Z2", str(out), top1=True, cost_model="finn", to_step="folding")
+    build(cfg, log=lambda _m: None)
     finn_ready()
-    from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
-    from finn.transformation.fpgadataflow.insert_fifo import InsertFIFO
-
-    out = tmp_path_factory.mktemp("tiny_top1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "bireal_fpga", "build", "tiny", "--board", "PYNQ-Z2", "--top1"]
-        + ["--until", "hw"]
-        + ["--out", str(out)],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    model = ModelWrapper(str(out / "folded.onnx"))
-    model = model.transform(InsertDWC())
-    model = model.transform(InsertFIFO(create_shallow_fifos=True))
-    return model.transform(GiveUniqueNodeNames())
+    return prepare_rtl_graph(ModelWrapper(str(out / "folded.onnx")))
 
 
 @pytest.fixture(scope="session")

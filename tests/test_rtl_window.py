@@ -16,7 +16,7 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
-from bireal_fpga.build import run_build
+from bireal_fpga.flow import BuildConfig, build
 from bireal_fpga.hwlayers.finn_env import finn_ready
 from bireal_fpga.rtl.layers import generate_layer
 from bireal_fpga.rtl.layers.base import RtlParamError
@@ -48,21 +48,18 @@ IMAGENET_NODES = [
 ]
 
 
-def _folded(tmp_path_factory: pytest.TempPathFactory, source: str, name: str) -> ModelWrapper:
-    out = tmp_path_factory.mktemp(name)
-    run_build(source, board="PYNQ-Z2", out_dir=out, until="hw", n_check=1, log=lambda m: None)
-    finn_ready()
-    return ModelWrapper(str(out / "folded.onnx"))
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> ModelWrapper:
-    return _folded(tmp_path_factory, "tiny", "tiny")
+@pytest.fixture
+def tiny(tiny_folded: ModelWrapper) -> ModelWrapper:
+    return tiny_folded
 
 
 @pytest.fixture(scope="module")
 def imagenet(tmp_path_factory: pytest.TempPathFactory) -> ModelWrapper:
-    return _folded(tmp_path_factory, IMAGENET, "imagenet")
+    out = tmp_path_factory.mktemp("imagenet") / "build"
+    cfg = BuildConfig(IMAGENET, "PYNQ-Z2", str(out), n_check=1, to_step="folding")
+    build(cfg, log=lambda _m: None)
+    finn_ready()
+    return ModelWrapper(str(out / "folded.onnx"))
 
 
 @pytest.fixture(scope="module")

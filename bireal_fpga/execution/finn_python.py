@@ -11,6 +11,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 from tqdm import tqdm
 
+from bireal_fpga import names
 from bireal_fpga.hwlayers.finn_env import finn_ready
 
 
@@ -26,23 +27,25 @@ def run_finn_python(
     finn_ready()
     in_name = model.graph.input[0].name
     out_name = model.graph.output[0].name
-    names = {out for node in model.graph.node for out in node.output}
-    layer_names = sorted(n for n in names if n == "stem" or n.startswith("blocks."))
-    has_scores = "scores" in names  # with a top-1 output, the scores are an inner tensor
+    tensors = {out for node in model.graph.node for out in node.output}
+    layers = names.network_order(
+        t for t in tensors if names.is_layer_tensor(t) and t != names.SCORES_TENSOR
+    )
+    has_scores = names.SCORES_TENSOR in tensors  # with a top-1 output, an inner tensor
     outputs, scores = [], []
-    per_layer: dict[str, list[np.ndarray]] = {n: [] for n in layer_names}
+    per_layer: dict[str, list[np.ndarray]] = {n: [] for n in layers}
     for img in tqdm(images, desc="finn python", disable=not progress, leave=False):
         x = img.transpose(1, 2, 0)[None].astype(np.float32)
         full = trace is not None and has_scores
         ctx = execute_onnx(model, {in_name: x}, return_full_exec_context=trace is not None or full)
         outputs.append(np.asarray(ctx[out_name]).reshape(-1))
-        scores.append(np.asarray(ctx["scores" if full else out_name]).reshape(-1))
+        scores.append(np.asarray(ctx[names.SCORES_TENSOR if full else out_name]).reshape(-1))
         if trace is not None:
-            for name in layer_names:
+            for name in layers:
                 per_layer[name].append(np.asarray(ctx[name])[0].transpose(2, 0, 1))
     if trace is not None:
         for name, values in per_layer.items():
             trace[name] = np.rint(np.stack(values)).astype(np.int64)
     if trace is not None:
-        trace["head"] = np.rint(np.stack(scores)).astype(np.int64)
+        trace[names.HEAD] = np.rint(np.stack(scores)).astype(np.int64)
     return np.rint(np.stack(outputs)).astype(np.int64)

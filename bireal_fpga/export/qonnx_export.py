@@ -27,6 +27,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 
+from bireal_fpga import names
 from bireal_fpga.integer.params import ConvLayer, IntegerNet
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
@@ -190,7 +191,7 @@ def _stem_with_maxpool(
         [pooled, b.const("unshift", levels, DataType[f"UINT{res_dt.bitwidth()}"])],
         "stem",
         qonnx=True,
-        out="stem",
+        out=names.STEM,
         out_dtype=res_dt.name,
         out_bias=float(lo),
         data_layout="NHWC",
@@ -212,7 +213,7 @@ def export_qonnx(net: IntegerNet, *, top1: bool = False) -> ModelWrapper:
     if net.maxpool:
         x, shape = _stem_with_maxpool(b, net, (h, w, c), res_dt)
     else:
-        x, shape = _conv(b, "global_in", (h, w, c), net.stem, res_dt, (0, 255), out="stem")
+        x, shape = _conv(b, "global_in", (h, w, c), net.stem, res_dt, (0, 255), out=names.STEM)
     for index, block in enumerate(net.blocks):
         main, out_shape = _conv(b, x, shape, block.conv, res_dt, res_range)
         short = x
@@ -227,7 +228,7 @@ def export_qonnx(net: IntegerNet, *, top1: bool = False) -> ModelWrapper:
             [total, b.const("sat", sat, _int_dtype(lo + 1, hi))],
             "res",
             qonnx=True,
-            out=f"blocks.{index}",
+            out=names.block(index),
             out_dtype=res_dt.name,
             out_bias=float(lo),
             data_layout="NHWC",
@@ -243,7 +244,7 @@ def export_qonnx(net: IntegerNet, *, top1: bool = False) -> ModelWrapper:
     )
     bias = net.head_bias.astype(np.float32).reshape(1, 1, 1, -1)
     logits = b.node(
-        "Add", [scores, b.const("fc_b", bias, DataType["INT32"])], "scores", out="scores"
+        "Add", [scores, b.const("fc_b", bias, DataType["INT32"])], "scores", out=names.SCORES_TENSOR
     )
     n_out = net.head_bias.shape[0]
     if top1:
@@ -257,11 +258,13 @@ def export_qonnx(net: IntegerNet, *, top1: bool = False) -> ModelWrapper:
     else:
         b.nodes[-1].output[0] = "global_out"
 
+    out_type = TensorProto.INT64 if top1 else TensorProto.FLOAT
     graph = helper.make_graph(
         b.nodes,
         "bireal",
         [helper.make_tensor_value_info("global_in", TensorProto.FLOAT, [1, h, w, c])],
-        [helper.make_tensor_value_info("global_out", TensorProto.FLOAT, [1, 1, 1, n_out])],
+        # ONNX TopK's indices are int64
+        [helper.make_tensor_value_info("global_out", out_type, [1, 1, 1, n_out])],
     )
     graph.value_info.extend(
         helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)

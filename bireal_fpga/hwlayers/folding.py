@@ -2,9 +2,15 @@
 
 FINN's ``SetFolding`` balances the pipeline for a cycles-per-frame target
 (``clock / fps``); ``"max"`` asks for one cycle per frame, which SetFolding relaxes to the most
-parallel folding its constraints allow. Estimates come from FINN's per-layer cost models
-(``AnnotateCycles``, ``res_estimation``): cycles, LUT, BRAM, URAM, DSP per layer, and the
-whole design's FPS at the board's clock (the slowest layer sets the initiation interval).
+parallel folding its constraints allow. What a folding costs, and so which one fits, is the
+:class:`CostModel`'s: an object passed to :func:`fold` that tunes SetFolding
+(``mvau_wwidth_max``), refines its result (``after_set_folding``: memories, lane counts) and
+prices a folded graph (``estimate``: per layer the cycles by FINN's ``AnnotateCycles`` and LUT,
+BRAM36, URAM, DSP; the totals and the fits verdict by the model's own fit shares; the design's
+FPS at the board's clock, the slowest layer setting the initiation interval). Two exist: FINN's
+HLS models (:class:`bireal_fpga.hwlayers.finn_cost.FinnCostModel`) and the project's RTL model
+(``bireal_fpga.synth.cost_model.RtlCostModel``, which sits above this layer). This module
+knows neither; :func:`narrow_mvaus` and :func:`estimates_of` are the pieces they share.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ import contextlib
 import io
 import json
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from qonnx.core.datatype import DataType
@@ -35,6 +42,7 @@ FOLD_ATTRS = (
     "mem_mode",
     "parallel_window",
 )
+RESOURCE_KEYS = ("LUT", "BRAM36", "URAM", "DSP")  # what a folding is priced in
 
 
 class FoldingError(BiRealError):
@@ -63,15 +71,37 @@ class Estimates:
         }
 
 
-# SetFolding widens SIMD up to this many weight bits per PE before it adds PEs. FINN's 36
-# suits its HLS MVAU (one BRAM port per PE); the project's RTL reads one wide weight word per
-# cycle and pays per PE for the activation unit, so wide SIMD and few PEs cost less.
-MVAU_WWIDTH_MAX = {"finn": 36, "rtl": 576}
+class CostModel(Protocol):
+    """What the folding needs of a cost model."""
+
+    @property
+    def name(self) -> str:
+        """``"rtl"`` or ``"finn"``: which model priced a build (for the report)."""
+        ...
+
+    @property
+    def mvau_wwidth_max(self) -> int:
+        """SetFolding's ``mvau_wwidth_max``: the weight bits per PE up to which it widens SIMD
+        before it adds PEs."""
+        ...
+
+    @property
+    def strict(self) -> bool:
+        """Whether a board that no folding fits by this model is an error in :func:`fold_max`
+        (else the fully folded design is returned with ``fits = False``)."""
+        ...
+
+    def after_set_folding(self, model: ModelWrapper, board: Board, cycles: int) -> ModelWrapper:
+        """Refine SetFolding's result for a target of ``cycles`` per frame (memories, lanes)."""
+        ...
+
+    def estimate(self, model: ModelWrapper, board: Board) -> Estimates:
+        """Cycles and resources per layer of a folded graph, the totals, and whether it fits."""
+        ...
 
 
-def _set_folding(
-    model: ModelWrapper, cycles: int, board: Board, cost: str = "finn"
-) -> ModelWrapper:
+def set_folding(model: ModelWrapper, cycles: int, board: Board, cost: CostModel) -> ModelWrapper:
+    """FINN's SetFolding for ``cycles`` per frame, then the cost model's own refinement."""
     from finn.transformation.fpgadataflow.set_folding import SetFolding
 
     # SetFolding prints and warns once per node it cannot fold further: keep the log readable
@@ -82,11 +112,71 @@ def _set_folding(
     ):
         warnings.simplefilter("ignore")
         folded = model.transform(
-            SetFolding(target_cycles_per_frame=cycles, mvau_wwidth_max=MVAU_WWIDTH_MAX[cost])
+            SetFolding(target_cycles_per_frame=cycles, mvau_wwidth_max=cost.mvau_wwidth_max)
         )
-    if cost == "rtl":
-        return assign_memories_rtl(narrow_mvaus(folded, cycles), board)
-    return assign_memories(folded, board)
+    return cost.after_set_folding(folded, board, cycles)
+
+
+def estimates_of(
+    model: ModelWrapper,
+    board: Board,
+    resources: Mapping[str, Mapping[str, float]],
+    *,
+    fit_shares: Mapping[str, float] | None = None,
+    correction: Mapping[str, float] | None = None,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Estimates:
+    """The estimates of a graph whose per-node ``resources`` (``{node: {LUT, BRAM36, URAM,
+    DSP}}``; a node left out costs nothing) a cost model priced: per layer FINN's cycles
+    (``AnnotateCycles``), the totals (times ``correction[key]`` where given) and ``fits``:
+    every total within ``fit_shares[key]`` (default 1) of the board's resource. ``extra``:
+    entries for layers that are not (yet) nodes of the graph (``{name: {op_type, cycles,
+    LUT, ...}}``, e.g. the FIFOs to be inserted), listed after the nodes and counted in the
+    totals (they do not set the bottleneck)."""
+    from finn.transformation.fpgadataflow.annotate_cycles import AnnotateCycles
+    from finn.util.fpgadataflow import is_hls_node, is_rtl_node
+
+    model = model.transform(AnnotateCycles())
+    per_layer: dict[str, dict[str, Any]] = {}
+    total = {k: 0.0 for k in RESOURCE_KEYS}
+    for node in model.graph.node:
+        inst = getCustomOp(node)
+        r = resources.get(node.name, {})
+        entry: dict[str, Any] = {
+            "op_type": node.op_type,
+            "cycles": int(inst.get_nodeattr("cycles_estimate")),
+        }
+        for key in RESOURCE_KEYS:
+            entry[key] = float(r.get(key, 0))
+        per_layer[node.name] = entry
+        for key in RESOURCE_KEYS:
+            total[key] += entry[key]
+    for name, row in (extra or {}).items():
+        entry = {"op_type": str(row["op_type"]), "cycles": int(row.get("cycles", 0))}
+        entry.update({k: v for k, v in row.items() if k not in RESOURCE_KEYS and k not in entry})
+        for key in RESOURCE_KEYS:
+            entry[key] = float(row.get(key, 0))
+            total[key] += entry[key]
+        per_layer[name] = entry
+    for key, factor in (correction or {}).items():
+        total[key] *= factor
+    shares = fit_shares or {}
+    fits = all(total[k] <= shares.get(k, 1.0) * board.resources.get(k, 0) for k in RESOURCE_KEYS)
+    # the slowest specialized layer (FINN's dataflow_performance, without its latency walk,
+    # which fails on the not yet specialized FIFOs and converters of an RTL graph)
+    max_cycles, bottleneck = 0, ""
+    for node in model.graph.node:
+        if (is_hls_node(node) or is_rtl_node(node)) and per_layer[node.name]["cycles"] > max_cycles:
+            max_cycles, bottleneck = per_layer[node.name]["cycles"], node.name
+    return Estimates(
+        fps=board.clock_mhz * 1e6 / max(max_cycles, 1),
+        clock_mhz=board.clock_mhz,
+        max_cycles=max_cycles,
+        bottleneck=bottleneck,
+        per_layer=per_layer,
+        total=total,
+        fits=fits,
+    )
 
 
 # the widest XNOR popcount / integer dot product one PE computes per cycle (weight bits)
@@ -127,113 +217,6 @@ def narrow_mvaus(model: ModelWrapper, cycles: int) -> ModelWrapper:
     return model
 
 
-def assign_memories_rtl(model: ModelWrapper, board: Board) -> ModelWrapper:
-    """Weight memories of the project's RTL: block RAM; UltraRAM (weights loaded at run time)
-    and then LUT ROM where block RAM runs out.
-
-    UltraScale+ URAM cannot be initialized by the bitstream, so an MVAU whose weights move there
-    gets ``runtime_writeable_weights=1``: the accelerator loads them over its weight bus at start
-    (``bireal_mvau`` W_LOAD). Starting from ``auto`` (LUTs for small memories, else block RAM),
-    while the block RAM exceeds the board's budget share: the MVAU that frees the most BRAM36 per
-    URAM moves to URAM while URAM is left, then the one freeing the most per LUT to LUT ROM.
-    """
-    from bireal_fpga.synth.cost_model import node_cost
-
-    mvaus = []
-    for node in model.graph.node:
-        inst = getCustomOp(node)
-        if node.op_type.startswith("MVAU") and "ram_style" in inst.get_nodeattr_types():
-            inst.set_nodeattr("ram_style", "auto")
-            inst.set_nodeattr("runtime_writeable_weights", 0)
-            mvaus.append(node)
-    fam = board.family
-    bram = sum(node_cost(n, fam, model).BRAM36 for n in model.graph.node)
-    budget = RTL_FIT_FRACTION * board.resources.get("BRAM36", 0)
-    uram_left = board.resources.get("URAM", 0) if fam == "xcup" else 0
-
-    def option(node: Any, style: str) -> tuple[float, float, float]:
-        """(BRAM36 freed, URAM taken, LUT added) by moving the node's weights to ``style``."""
-        inst = getCustomOp(node)
-        before = node_cost(node, fam, model)
-        inst.set_nodeattr("ram_style", style)
-        inst.set_nodeattr("runtime_writeable_weights", int(style == "ultra"))
-        after = node_cost(node, fam, model)
-        inst.set_nodeattr("ram_style", "auto")
-        inst.set_nodeattr("runtime_writeable_weights", 0)
-        return before.BRAM36 - after.BRAM36, after.URAM - before.URAM, after.LUT - before.LUT
-
-    pending = list(mvaus)
-    while bram > budget and pending:
-        moves = []
-        for node in pending:
-            freed, uram, _ = option(node, "ultra")
-            if freed > 0 and 0 < uram <= uram_left:
-                moves.append((0, -freed / uram, node.name, node, "ultra", freed, uram))
-        if not moves:
-            for node in pending:
-                freed, _, lut = option(node, "distributed")
-                if freed > 0:
-                    moves.append(
-                        (1, -freed / max(lut, 1), node.name, node, "distributed", freed, 0)
-                    )
-        if not moves:
-            break
-        _, _, _, node, style, freed, uram = min(moves, key=lambda t: t[:3])
-        inst = getCustomOp(node)
-        inst.set_nodeattr("ram_style", style)
-        inst.set_nodeattr("runtime_writeable_weights", int(style == "ultra"))
-        bram -= freed
-        uram_left -= uram
-        pending.remove(node)
-    return model
-
-
-def assign_memories(model: ModelWrapper, board: Board) -> ModelWrapper:
-    """Weight memories of MVAUs to UltraRAM where block RAM runs out.
-
-    Starting from block RAM for every weight memory, the MVAU whose move to UltraRAM frees the
-    most BRAM per URAM it takes is moved, until the estimated BRAM fits the board or no URAM is
-    left. Uses FINN's per-node BRAM/URAM cost models.
-    """
-    if board.resources.get("URAM", 0) <= 0:
-        return model
-    mvaus = []
-    for node in model.graph.node:
-        inst = getCustomOp(node)
-        if node.op_type.startswith("MVAU") and inst.get_nodeattr("mem_mode") == (
-            "internal_decoupled"
-        ):
-            inst.set_nodeattr("ram_style", "auto")
-            mvaus.append(inst)
-    part = board.part
-    bram18 = sum(
-        getCustomOp(n).bram_estimation(part)
-        for n in model.graph.node
-        if hasattr(getCustomOp(n), "bram_estimation")
-    )
-    bram_budget = 2 * board.resources["BRAM36"]
-    uram_left = board.resources["URAM"]
-    while bram18 > bram_budget:
-        best, best_gain = None, 0.0
-        for inst in mvaus:
-            if inst.get_nodeattr("ram_style") == "ultra":
-                continue
-            saved = inst.bram_estimation(part)
-            inst.set_nodeattr("ram_style", "ultra")
-            cost = inst.uram_estimation(part)
-            inst.set_nodeattr("ram_style", "auto")
-            if saved > 0 and cost <= uram_left and saved / max(cost, 1) > best_gain:
-                best, best_gain = inst, saved / max(cost, 1)
-        if best is None:
-            break
-        bram18 -= best.bram_estimation(part)
-        best.set_nodeattr("ram_style", "ultra")
-        # UltraRAM cannot be initialized by the bitstream: FINN then streams the weights in
-        best.set_nodeattr("runtime_writeable_weights", 1)
-        uram_left -= best.uram_estimation(part)
-    return model
-
-
 def folding_config(model: ModelWrapper) -> dict[str, dict[str, Any]]:
     """``{node name: {PE, SIMD, ...}}`` in FINN's folding-config JSON format."""
     config: dict[str, dict[str, Any]] = {"Defaults": {}}
@@ -262,77 +245,17 @@ def apply_folding_config(model: ModelWrapper, config: dict[str, dict[str, Any]])
     return model
 
 
-# with the RTL cost model, a folding "fits" when it leaves this share of each resource free:
-# the FIFOs and width converters are inserted after folding, and the model is an estimate
-RTL_FIT_FRACTION = 0.8
-
-
-def fit_share(resource: str, cost: str) -> float:
-    """The share of a board resource a folding may use: RTL_FIT_FRACTION with the RTL cost
-    model, except URAM, which only the MVAUs' weights use, sized exactly."""
-    return RTL_FIT_FRACTION if cost == "rtl" and resource != "URAM" else 1.0
-
-
-def _rtl_costs(model: ModelWrapper, board: Board) -> dict[str, dict[str, float]]:
-    from bireal_fpga.synth.cost_model import node_cost
-
-    out = {}
-    for node in model.graph.node:
-        r = node_cost(node, board.family, model)
-        out[node.name] = {"LUT": r.LUT, "BRAM_18K": 2 * r.BRAM36, "URAM": r.URAM, "DSP": r.DSP}
-    return out
-
-
-def estimate(model: ModelWrapper, board: Board, cost: str = "finn") -> Estimates:
-    """Cycles per layer (FINN's models) and resources: FINN's HLS/RTL cost models
-    (``cost="finn"``) or the project's RTL cost model (``"rtl"``, ``synth.cost_model``)."""
-    from finn.analysis.fpgadataflow.dataflow_performance import dataflow_performance
-    from finn.analysis.fpgadataflow.res_estimation import res_estimation
-    from finn.transformation.fpgadataflow.annotate_cycles import AnnotateCycles
-
-    model = model.transform(AnnotateCycles())
-    perf = model.analysis(dataflow_performance)
-    res = _rtl_costs(model, board) if cost == "rtl" else res_estimation(model, board.part)
-    per_layer: dict[str, dict[str, Any]] = {}
-    total = {"LUT": 0.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0}
-    for node in model.graph.node:
-        inst = getCustomOp(node)
-        r = res.get(node.name, {})
-        entry = {
-            "op_type": node.op_type,
-            "cycles": int(inst.get_nodeattr("cycles_estimate")),
-            "LUT": float(r.get("LUT", 0)),
-            "BRAM36": float(r.get("BRAM_18K", 0)) / 2,
-            "URAM": float(r.get("URAM", 0)),
-            "DSP": float(r.get("DSP", 0)),
-        }
-        per_layer[node.name] = entry
-        for key in total:
-            total[key] += entry[key]
-    max_cycles = int(perf["max_cycles"])
-    fps = board.clock_mhz * 1e6 / max(max_cycles, 1)
-    fits = all(total[k] <= fit_share(k, cost) * board.resources.get(k, 0) for k in total)
-    return Estimates(
-        fps=fps,
-        clock_mhz=board.clock_mhz,
-        max_cycles=max_cycles,
-        bottleneck=str(perf["max_cycles_node_name"]),
-        per_layer=per_layer,
-        total=total,
-        fits=fits,
-    )
-
-
 def fold(
     model: ModelWrapper,
     board: Board,
     target_fps: str | float,
     *,
+    cost: CostModel,
     config_file: Path | None = None,
-    cost: str = "finn",
 ) -> tuple[ModelWrapper, Estimates]:
-    """Fold ``model`` (specialized HW layers) for ``target_fps`` ("max" or a number);
-    resources judged by ``cost`` ("finn": FINN's models; "rtl": this project's RTL)."""
+    """Fold ``model`` (specialized HW layers) for ``target_fps`` ("max" or a number), its
+    resources judged by ``cost``; with ``config_file``, the folding that FINN-format config
+    holds instead (priced by ``cost``)."""
     finn_ready()
     if config_file is not None:
         try:
@@ -340,14 +263,14 @@ def fold(
         except (OSError, json.JSONDecodeError) as exc:
             raise FoldingError(f"folding config '{config_file}' cannot be read: {exc}") from None
         model = apply_folding_config(model, config)
-        return model, estimate(model, board, cost)
+        return model, cost.estimate(model, board)
     clock_hz = board.clock_mhz * 1e6
     if target_fps == "max":
         return fold_max(model, board, cost)
     fps = float(target_fps)
     cycles = max(1, int(clock_hz // fps))
-    folded = _set_folding(model, cycles, board, cost)
-    est = estimate(folded, board, cost)
+    folded = set_folding(model, cycles, board, cost)
+    est = cost.estimate(folded, board)
     if est.fps < fps * (1 - 1e-9):
         _, best = fold_max(model, board, cost)
         raise FoldingError(
@@ -357,45 +280,44 @@ def fold(
     return folded, est
 
 
-def fold_max(
-    model: ModelWrapper, board: Board, cost: str = "finn"
-) -> tuple[ModelWrapper, Estimates]:
+def fold_max(model: ModelWrapper, board: Board, cost: CostModel) -> tuple[ModelWrapper, Estimates]:
     """The fastest folding whose estimated resources fit the board.
 
     Fits is not monotone in the cycles target (narrow, deep weight memories of a fully folded
     design pack worse into BRAM/URAM than wider ones), so targets 1, 2, 4, ... cycles per
     frame are tried until one fits, then the step before it is bisected (log scale, to within
-    2 %). Where no target fits by the estimates, the fully folded design is returned with
-    ``fits = False``.
+    2 %). Where no target fits by the estimates, a ``strict`` cost model raises
+    :class:`FoldingError`; another returns the fully folded design with ``fits = False``
+    (FINN's cost models are pessimistic for some units: see the per-layer table).
     """
-    slowest = _set_folding(model, 1 << 40, board, cost)
-    slow_est = estimate(slowest, board, cost)
+    slowest = set_folding(model, 1 << 40, board, cost)
+    slow_est = cost.estimate(slowest, board)
     cycles, previous = 1, None
     found: tuple[ModelWrapper, Estimates] | None = None
     while cycles <= 2 * slow_est.max_cycles:
-        folded = _set_folding(model, cycles, board, cost)
-        est = estimate(folded, board, cost)
+        folded = set_folding(model, cycles, board, cost)
+        est = cost.estimate(folded, board)
         if est.fits:
             found = (folded, est)
             break
         previous, cycles = cycles, cycles * 2
     if found is None:
-        if cost == "rtl":
+        if cost.strict:
             raise FoldingError(
-                f"no folding fits {board.name} by the RTL cost model (even the slowest needs "
+                f"no folding fits {board.name} by the {cost.name} cost model (even the slowest "
+                "needs "
                 + ", ".join(f"{k} {v:.0f}" for k, v in slow_est.total.items())
                 + f" of {board.resources}); pass --target-fps N to build the design anyway "
                 "(report.json then says it does not fit)"
             )
-        # FINN's cost models are pessimistic for some units (see the per-layer table)
         return slowest, slow_est
     if previous is None:
         return found
     lo, hi = previous, cycles
     while hi > lo * 1.02 + 1:
         mid = int(round((lo * hi) ** 0.5))
-        folded = _set_folding(model, mid, board, cost)
-        est = estimate(folded, board, cost)
+        folded = set_folding(model, mid, board, cost)
+        est = cost.estimate(folded, board)
         if est.fits:
             hi, found = mid, (folded, est)
         else:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bireal_fpga import names
 from bireal_fpga.integer.params import ConvLayer, IntegerNet
 
 
@@ -54,18 +55,18 @@ def run_integer(
     if net.maxpool:
         x = F.max_pool2d(x.double(), 3, 2, 1).long()
     if trace is not None:
-        trace["stem"] = x
+        trace[names.STEM] = x
     for i, block in enumerate(net.blocks):
         main = _threshold(_conv(x, block.conv), block.conv)
         short = x if block.down is None else _threshold(_conv(x, block.down), block.down)
         x = torch.clamp(main + short, net.residual_min, net.residual_max)
         if trace is not None:
-            trace[f"blocks.{i}"] = x
+            trace[names.block(i)] = x
     pooled = x.sum(dim=(2, 3)).double()
     w = torch.from_numpy(net.head_weight).double()
     scores = torch.round(pooled @ w.T).long() + torch.from_numpy(net.head_bias)
     if trace is not None:
-        trace["head"] = scores
+        trace[names.HEAD] = scores
     return scores
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bireal_fpga import names
 from bireal_fpga.errors import ExportError
 
 FORMAT = "bireal-fpga-integer"
@@ -73,7 +74,8 @@ class IntegerNet:
     head_bias: np.ndarray  # int64 [classes]
 
     def layer_names(self) -> list[str]:
-        return ["stem"] + [f"blocks.{i}" for i in range(len(self.blocks))] + ["head"]
+        """The keys of its layer outputs (a trace), in network order."""
+        return names.layer_keys(len(self.blocks))
 
     # ------------------------------------------------------------------ npz
     def save(self, path: str | Path) -> None:

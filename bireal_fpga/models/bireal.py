@@ -2,7 +2,8 @@
 
 Training form, as the integer hardware computes it:
 
-- input: uint8 image / 255 (no mean/std normalization; the stem BN absorbs it), zero padding;
+- input: uint8 image / 255 (:func:`preprocess`; no mean/std normalization, the stem BN absorbs
+  it), zero padding;
 - stem: int-weight conv (Brevitas, per-channel scale) + BN -> residual quantizer
   [+ 3x3/2 maxpool for the ImageNet stem];
 - block: ``r' = Q(Q(BN(BinConv(Sign(r)))) + shortcut(r))``, shortcut = ``r`` or
@@ -30,6 +31,23 @@ from bireal_fpga.quant.layers import (
     round_ste,
 )
 from bireal_fpga.spec import BiRealSpec
+
+PIXEL_MAX = 255.0
+"""The largest uint8 pixel: the model sees ``pixel / PIXEL_MAX``, so the input scale (one
+pixel level) is ``1 / PIXEL_MAX`` (README, numerics, "input")."""
+
+
+def preprocess(images: Tensor) -> Tensor:
+    """The model input of a batch of uint8 images: ``images / 255`` as float32 in ``[0, 1]``.
+
+    This is the whole preprocessing (README, numerics, "input"): no mean/std normalization
+    (the stem BN absorbs it), no resizing; the stem pads with pixel 0. The integer form and
+    the hardware take the uint8 pixels themselves. ``images``: uint8 ``[N, C, H, W]`` on any
+    device; the result is on the same device.
+    """
+    if images.dtype != torch.uint8:
+        raise TypeError(f"images must be uint8 pixels, got {images.dtype}")
+    return images.float() / PIXEL_MAX
 
 
 def pad_to_even(x: Tensor) -> Tensor:
@@ -125,7 +143,8 @@ class Head(nn.Module):
 class BiRealNet(nn.Module):
     """A Bi-Real net built from a :class:`~bireal_fpga.spec.BiRealSpec`.
 
-    Input: float images in ``[0, 1]`` equal to ``uint8 / 255``, shape ``[N, C, H, W]``.
+    Input: float images in ``[0, 1]`` equal to ``uint8 / 255`` (:func:`preprocess`), shape
+    ``[N, C, H, W]``.
     Output: class logits (float). Its integer inference form: :mod:`bireal_fpga.integer`.
     """
 

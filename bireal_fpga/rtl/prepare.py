@@ -12,8 +12,8 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.general import GiveUniqueNodeNames
 
+from bireal_fpga.arch.ops import generic_op
 from bireal_fpga.hwlayers.finn_env import finn_ready
-from bireal_fpga.rtl.layers import generic_op
 
 
 def prepare_rtl_graph(folded: ModelWrapper) -> ModelWrapper:

@@ -8,15 +8,13 @@ from typing import Any
 
 import jinja2
 
-HW_DIR = Path(__file__).resolve().parents[2] / "hw"
-RTL_DIR = HW_DIR / "rtl"
-TEMPLATES_DIR = HW_DIR / "templates"
+from bireal_fpga.hw_files import rtl_dir, templates_dir
 
 
 @cache
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -32,7 +30,7 @@ def render(template: str, **values: Any) -> str:
 
 def library_file(name: str) -> Path:
     """A layer module shipped under ``hw/rtl``."""
-    path = RTL_DIR / name
+    path = rtl_dir() / name
     if not path.is_file():
         raise FileNotFoundError(f"hw/rtl/{name} is missing from this installation")
     return path

@@ -20,13 +20,16 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 from tqdm import tqdm
 
+from bireal_fpga import names
+from bireal_fpga.arch.images import write_hex
+from bireal_fpga.arch.ops import generic_op
+from bireal_fpga.arch.streams import StreamFormat
 from bireal_fpga.errors import BiRealError
 from bireal_fpga.hwlayers.finn_env import finn_ready
-from bireal_fpga.rtl.layers import generate_layer, generic_op
+from bireal_fpga.rtl.layers import generate_layer
 from bireal_fpga.rtl.layers.base import WEIGHT_BUS_BITS, WEIGHT_PORT, RtlLayer, StreamPort
+from bireal_fpga.rtl.monitor import Monitor
 from bireal_fpga.rtl.render import library_file, render
-from bireal_fpga.rtl.streams import StreamFormat, write_hex
-from bireal_fpga.rtlsim.verilator_sim import Monitor
 
 TOP_NAME = "bireal_accel"
 WEIGHTS_FILE = "weights.hex"
@@ -167,7 +170,7 @@ class Design:
 
 def load_design(rtl_dir: Path) -> Design:
     """The design described by ``rtl_dir/manifest.json``."""
-    path = Path(rtl_dir) / "manifest.json"
+    path = Path(rtl_dir) / names.RTL_MANIFEST
     try:
         m = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -195,19 +198,20 @@ def load_design(rtl_dir: Path) -> Design:
     )
 
 
-def is_layer_output(tensor: str) -> bool:
-    """The exported graph's names for the network's layer outputs (``export.qonnx_export``)."""
-    return tensor in ("stem", "scores") or tensor.startswith("blocks.")
-
-
 def _sig(index: int) -> str:
     return f"t{index}"
 
 
 def stitch(
-    model: ModelWrapper, rtl_dir: Path, *, name: str = TOP_NAME, progress: bool = False
+    model: ModelWrapper,
+    rtl_dir: Path,
+    *,
+    name: str = TOP_NAME,
+    source: str = names.RTL_GRAPH,
+    progress: bool = False,
 ) -> Design:
-    """Generate every node's RTL and the top module into ``rtl_dir`` (created)."""
+    """Generate every node's RTL and the top module into ``rtl_dir`` (created); ``source``:
+    the graph's file name, for the top's header."""
     finn_ready()
     rtl_dir.mkdir(parents=True, exist_ok=True)
     nodes = list(model.graph.node)
@@ -288,7 +292,7 @@ def stitch(
     out = producers[g_out][1]
     top = TopParams(
         name=name,
-        source="folded.onnx",
+        source=source,
         in_width=inp.fmt.axi_width,
         in_raw_width=inp.fmt.width,
         in_elems=inp.fmt.elems,
@@ -327,7 +331,7 @@ def stitch(
             sigs[t], t, producers[t][1].fmt, producers[t][1].words, producers[t][1].folded_shape
         )
         for t in sigs
-        if t in producers and is_layer_output(t)
+        if t in producers and names.is_layer_tensor(t)
     )
     design = Design(
         top=name,
@@ -346,7 +350,7 @@ def stitch(
         taps=taps,
         weight_layers=tuple(weight_layers),
     )
-    (rtl_dir / "manifest.json").write_text(json.dumps(design.manifest(), indent=2) + "\n")
+    (rtl_dir / names.RTL_MANIFEST).write_text(json.dumps(design.manifest(), indent=2) + "\n")
     return design
 
 

@@ -43,7 +43,8 @@ def size_fifos(
     n = min(FIRST_SIZING_FRAMES, len(images))
     runs: list[dict[str, object]] = []
     while True:
-        _, timing, result = sim.run(images[:n], paced=True)
+        label = f"fifo-sizing ({n} frames, paced)" if progress else None
+        _, timing, result = sim.run(images[:n], paced=True, progress=label)
         runs.append({"frames": n, "interval_cycles": timing.interval})
         steady = timing.interval is None or timing.interval <= design.cycles * (
             1 + STEADY_TOLERANCE

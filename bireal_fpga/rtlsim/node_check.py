@@ -19,12 +19,13 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
+from bireal_fpga.arch.ops import generic_op
+from bireal_fpga.arch.streams import pack, unpack
 from bireal_fpga.errors import BiRealError
 from bireal_fpga.hwlayers.finn_env import finn_ready
-from bireal_fpga.rtl.layers import generate_layer, generic_op
+from bireal_fpga.rtl.layers import generate_layer
 from bireal_fpga.rtl.layers.base import WEIGHT_BUS_BITS, WEIGHT_PORT, RtlLayer
 from bireal_fpga.rtl.render import library_file
-from bireal_fpga.rtl.streams import pack, unpack
 from bireal_fpga.rtlsim.verilator_sim import SimPort, VerilatorSim
 
 FINN_DOMAIN = "finn.custom_op.fpgadataflow"

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bireal_fpga import names
+from bireal_fpga.arch.streams import pack, unpack
 from bireal_fpga.errors import BiRealError
 from bireal_fpga.rtl.layers.base import WEIGHT_BUS_BITS, WEIGHT_PORT
 from bireal_fpga.rtl.stitch import Design
-from bireal_fpga.rtl.streams import pack, unpack
 from bireal_fpga.rtlsim.verilator_sim import SimPort, SimResult, Tap, VerilatorSim
 
 # A part of a parallel run gets at least this many images: the interval is measured over a
@@ -49,21 +50,25 @@ class Timing:
     interval: float | None  # steady-state cycles per frame (None for one frame)
     frame_end: tuple[int, ...]
     runs: int = 1
+    steady_cycles: float = 0.0  # the steady states of all runs: cycles ...
+    steady_frames: int = 0  # ... and frames (interval = their ratio)
 
     def fps(self, clock_mhz: float) -> float | None:
         if not self.interval:
             return None
         return clock_mhz * 1e6 / self.interval
 
-    def to_dict(self) -> dict[str, object]:
-        return {
+    def to_dict(self, *, frame_ends: bool = True) -> dict[str, object]:
+        out: dict[str, object] = {
             "frames": self.frames,
             "cycles": self.cycles,
             "latency_cycles": self.latency,
             "interval_cycles": self.interval,
-            "frame_end_cycles": list(self.frame_end),
             "runs": self.runs,
         }
+        if frame_ends:
+            out["frame_end_cycles"] = list(self.frame_end)
+        return out
 
 
 def _steady(frame_end: Sequence[int]) -> tuple[float, int] | None:
@@ -80,10 +85,32 @@ def timing_of_runs(frame_ends: Sequence[Sequence[int]], cycles: Sequence[int]) -
     """The timing of independent runs: the latency of the first, the steady-state interval
     over all their steady states."""
     steady = [st for st in map(_steady, frame_ends) if st is not None]
-    interval = sum(c for c, _ in steady) / sum(f for _, f in steady) if steady else None
+    s_cycles, s_frames = sum(c for c, _ in steady), sum(f for _, f in steady)
+    interval = s_cycles / s_frames if steady else None
     ends = tuple(e for run in frame_ends for e in run)
     first = frame_ends[0][0] if frame_ends and frame_ends[0] else 0
-    return Timing(len(ends), sum(cycles), first, interval, ends, len(frame_ends))
+    return Timing(
+        len(ends), sum(cycles), first, interval, ends, len(frame_ends), s_cycles, s_frames
+    )
+
+
+def merge_timings(timings: Sequence[Timing]) -> Timing:
+    """The timing of separate simulations of one design (batches of a long verification):
+    the latency of the first, the interval over all their steady states."""
+    if not timings:
+        raise ValueError("no simulation ran")
+    s_cycles = sum(t.steady_cycles for t in timings)
+    s_frames = sum(t.steady_frames for t in timings)
+    return Timing(
+        sum(t.frames for t in timings),
+        sum(t.cycles for t in timings),
+        timings[0].latency,
+        s_cycles / s_frames if s_frames else None,
+        tuple(e for t in timings for e in t.frame_end),
+        sum(t.runs for t in timings),
+        s_cycles,
+        s_frames,
+    )
 
 
 class StitchedSim:
@@ -131,6 +158,7 @@ class StitchedSim:
         paced: bool = False,
         trace: dict[str, np.ndarray] | None = None,
         jobs: int | None = None,
+        progress: str | None = None,
     ) -> tuple[np.ndarray, Timing, SimResult]:
         """Outputs ``[N, elements]`` (int64) for uint8 ``images`` ``[N, C, H, W]``.
 
@@ -141,7 +169,7 @@ class StitchedSim:
         own simulator process at the same time (default: :func:`default_jobs`; a paced run is
         one). Each run loads the run-time weights first. The :class:`SimResult` is merged:
         cycles summed, FIFO occupancies the highest of any run (recorded in paced runs
-        only)."""
+        only). ``progress``: a label for a progress bar of the frames out."""
         d = self.design
         images = np.asarray(images)
         n_jobs = 1 if paced else max(1, min(jobs or default_jobs(len(images)), len(images)))
@@ -172,6 +200,7 @@ class StitchedSim:
             in_period=d.cycles / d.input.words if paced else 0.0,
             record_taps=trace is not None,
             record_occupancy=paced,
+            progress=(progress, d.output.words) if progress else None,
         )
         outs, ends = [], []
         traces: list[dict[str, np.ndarray]] = []
@@ -200,7 +229,7 @@ class StitchedSim:
         for t in self.design.taps:
             vals = unpack(result.taps[t.tensor.replace(".", "_")], t.fmt)
             arr = vals.reshape((n, *t.folded_shape[1:-2], -1))  # [N, H, W, C]
-            out["head" if t.tensor == "scores" else t.tensor] = (
+            out[names.trace_key(t.tensor)] = (
                 arr.transpose(0, 3, 1, 2) if arr.ndim == 4 else arr.reshape(n, -1)
             )
         return out

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bireal_fpga.arch.images import write_hex
 from bireal_fpga.errors import BiRealError
+from bireal_fpga.rtl.monitor import Monitor
 from bireal_fpga.rtl.render import render
-from bireal_fpga.rtl.streams import write_hex
-from bireal_fpga.tools import require_verilator
+from bireal_fpga.tools import Verilator, cache_dir, require_verilator
 
 
 class SimulationError(BiRealError):
@@ -44,18 +48,6 @@ class SimPort:
 
 
 @dataclass(frozen=True)
-class Monitor:
-    """An internal FIFO, watched through its (public) in/out handshake signals."""
-
-    label: str  # the FIFO node
-    in_valid: str
-    in_ready: str
-    out_valid: str
-    out_ready: str
-    stream: str = ""  # the tensor it carries, producer -> consumer (for messages)
-
-
-@dataclass(frozen=True)
 class Tap:
     """An internal stream whose words the testbench can record (``<label>.tap.hex``)."""
 
@@ -74,6 +66,48 @@ class SimResult:
     max_occupancy: dict[str, int] = field(default_factory=dict)
     taps: dict[str, list[int]] = field(default_factory=dict)
     load_cycles: int = 0  # cycles the preloaded inputs took (not counted in ``cycles``)
+
+
+def _watch(
+    procs: list[tuple[subprocess.Popen[bytes], Path]],
+    port: str,
+    progress: tuple[str, int],
+    total: int,
+) -> None:
+    """Wait for the runs, showing the frames they have output (the testbench writes its
+    output files line by line)."""
+    from tqdm import tqdm
+
+    label, per = progress
+    seen = [0] * len(procs)
+    offsets = [0] * len(procs)
+    with tqdm(total=total, desc=label, unit="frame", leave=False) as bar:
+        while True:
+            running = any(proc.poll() is None for proc, _ in procs)
+            for k, (_, run_dir) in enumerate(procs):
+                try:
+                    with open(run_dir / f"{port}.out.hex", "rb") as f:
+                        f.seek(offsets[k])
+                        chunk = f.read()
+                except OSError:
+                    continue
+                offsets[k] += len(chunk)
+                seen[k] += chunk.count(b"\n")
+            bar.update(sum(seen) // max(1, per) - bar.n)
+            if not running:
+                return
+            time.sleep(0.5)
+
+
+def _publish(exe: Path, cached: Path) -> None:
+    """Copy a compiled model into the shared cache (atomically: a rename)."""
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f".sim.{os.getpid()}.partial")
+        shutil.copy2(exe, tmp)
+        os.replace(tmp, cached)
+    except OSError:  # a read-only or full cache only costs the next build a compile
+        pass
 
 
 def _sources_digest(files: list[Path], extra: str) -> str:
@@ -131,52 +165,68 @@ class VerilatorSim:
         )
         (self.workdir / "harness.cpp").write_text(harness)
         digest = _sources_digest(
-            self.sources, f"{harness}{self.opt} threads={self.threads} {self.defines}"
+            self.sources,
+            f"{harness}{self.opt} threads={self.threads} {self.defines} {tool.version}",
         )
         exe = self.workdir / f"obj_{digest}" / "sim"
+        cached = cache_dir("verilator") / digest / "sim"
+        if not exe.is_file() and cached.is_file():  # the same model, compiled before
+            exe.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(cached, exe)
         if not exe.is_file():
-            cmd = [
-                str(tool.exe),
-                "--cc",
-                "--exe",
-                "--build",
-                "-j",
-                "2",
-                "--top-module",
-                self.top,
-                "-Mdir",
-                str(exe.parent),
-                "-o",
-                "sim",
-                "-O3",
-                "--x-assign",
-                "fast",
-                "--x-initial",
-                "fast",
-                "--noassert",
-                "-Wno-fatal",
-                "-Wno-lint",
-                "-Wno-style",
-                "-Wno-MULTIDRIVEN",
-                *(["--threads", str(self.threads)] if self.threads > 1 else []),
-                *[f"+define+{d}" for d in self.defines],
-                "-CFLAGS",
-                self.opt,
-                # the wheel's make rules lack the flag that includes the precompiled header
-                "-MAKEFLAGS",
-                "CFG_CXXFLAGS_PCH_I=-include",
-                str((self.workdir / "harness.cpp").resolve()),
-                *[str(s) for s in self.sources],
-            ]
-            proc = subprocess.run(cmd, env=tool.env(), capture_output=True, text=True)
-            if proc.returncode != 0:
-                lines = (proc.stderr + proc.stdout).splitlines()
-                errors = [ln for ln in lines if "error:" in ln.lower() or "%Error" in ln]
-                errors += [ln for ln in lines if "Error" in ln]
-                first = errors[0] if errors else (proc.stderr.strip().splitlines() or ["?"])[-1]
-                raise SimulationError(f"Verilator could not build '{self.top}': {first.strip()}")
+            self._compile(tool, exe)
+            _publish(exe, cached)
         self.exe = exe
         return exe
+
+    def _compile(self, tool: Verilator, exe: Path) -> None:
+        """Verilate and compile into a staging folder; keep only the executable (the
+        precompiled headers and objects of a large design take hundreds of MB)."""
+        objdir = exe.parent.with_name(exe.parent.name + ".partial")
+        shutil.rmtree(objdir, ignore_errors=True)
+        cmd = [
+            str(tool.exe),
+            "--cc",
+            "--exe",
+            "--build",
+            "-j",
+            "2",
+            "--top-module",
+            self.top,
+            "-Mdir",
+            str(objdir),
+            "-o",
+            "sim",
+            "-O3",
+            "--x-assign",
+            "fast",
+            "--x-initial",
+            "fast",
+            "--noassert",
+            "-Wno-fatal",
+            "-Wno-lint",
+            "-Wno-style",
+            "-Wno-MULTIDRIVEN",
+            *(["--threads", str(self.threads)] if self.threads > 1 else []),
+            *[f"+define+{d}" for d in self.defines],
+            "-CFLAGS",
+            self.opt,
+            # the wheel's make rules lack the flag that includes the precompiled header
+            "-MAKEFLAGS",
+            "CFG_CXXFLAGS_PCH_I=-include",
+            str((self.workdir / "harness.cpp").resolve()),
+            *[str(s) for s in self.sources],
+        ]
+        proc = subprocess.run(cmd, env=tool.env(), capture_output=True, text=True)
+        if proc.returncode != 0:
+            lines = (proc.stderr + proc.stdout).splitlines()
+            errors = [ln for ln in lines if "error:" in ln.lower() or "%Error" in ln]
+            errors += [ln for ln in lines if "Error" in ln]
+            first = errors[0] if errors else (proc.stderr.strip().splitlines() or ["?"])[-1]
+            raise SimulationError(f"Verilator could not build '{self.top}': {first.strip()}")
+        exe.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(objdir / "sim", exe)
+        shutil.rmtree(objdir, ignore_errors=True)
 
     def run(
         self,
@@ -218,10 +268,12 @@ class VerilatorSim:
         in_period: float = 0.0,
         record_taps: bool = False,
         record_occupancy: bool = True,
+        progress: tuple[str, int] | None = None,
     ) -> list[SimResult]:
         """Independent runs of the simulator, one process each, all at once (one per core):
         run ``k`` streams ``streams[k]`` in, in ``rundirs[k]``. A run that stalls or fails
-        raises (the first such run, in order) after all have ended."""
+        raises (the first such run, in order) after all have ended. ``progress``:
+        ``(label, words per frame)`` of the first output: a progress bar of frames out."""
         exe = self.exe or self.build()
         procs: list[tuple[subprocess.Popen[bytes], Path]] = []
         try:
@@ -238,8 +290,13 @@ class VerilatorSim:
                 with open(run_dir / "sim.log", "w") as log:  # a file: no pipe to fill
                     proc = subprocess.Popen(cmd, cwd=run_dir, stdout=log, stderr=log)
                 procs.append((proc, run_dir))
-            for proc, _ in procs:
-                proc.wait()
+            if progress is None or not self.outputs:
+                for proc, _ in procs:
+                    proc.wait()
+            else:
+                first = self.outputs[0].name
+                total = sum(e.get(first, 0) for e in expects) // max(1, progress[1])
+                _watch(procs, first, progress, total)
         finally:
             for proc, _ in procs:  # interrupted, or a later start failed: none left running
                 if proc.poll() is None:

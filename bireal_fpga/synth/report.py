@@ -17,15 +17,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bireal_fpga.arch.resources import fits, total, utilization
 from bireal_fpga.boards import Board
 from bireal_fpga.rtl.stitch import Design
-from bireal_fpga.synth.yosys_estimate import (
-    LayerSources,
-    estimate_layers,
-    fits,
-    total,
-    utilization,
-)
+from bireal_fpga.synth.yosys_estimate import LayerSources, estimate_layers
 
 KEYS = ("LUT", "FF", "CARRY", "BRAM36", "URAM", "DSP", "LUTRAM")
 

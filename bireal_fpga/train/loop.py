@@ -16,6 +16,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +25,12 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from tqdm import tqdm
 
-from bireal_fpga.models.bireal import BiRealNet
+from bireal_fpga.integer.forward import run_integer
+from bireal_fpga.integer.params import IntegerNet
+from bireal_fpga.models.bireal import BiRealNet, preprocess
 from bireal_fpga.quant.layers import BinaryConv2d
 from bireal_fpga.train.batches import augment, iterate
 from bireal_fpga.train.checkpoint import Checkpoint, save_checkpoint
@@ -82,14 +85,31 @@ def param_groups(model: BiRealNet, cfg: TrainConfig) -> list[dict[str, Any]]:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, dataset, batch_size: int, device: torch.device, dinfo: DistInfo | None = None
+    model: nn.Module | IntegerNet,
+    dataset,
+    batch_size: int,
+    device: torch.device | None = None,
+    dinfo: DistInfo | None = None,
+    *,
+    limit: int = 0,
 ) -> tuple[int, int]:
-    """(correct, n) of the float model on ``dataset``; sharded and summed under DDP."""
+    """Top-1 counts ``(correct, n)`` of ``model`` on ``dataset`` (uint8 images, int labels).
+
+    ``model`` is the float training form (a :class:`BiRealNet`, run in ``eval()`` on
+    ``device`` on :func:`preprocess`-ed images) or the integer inference form (an
+    :class:`IntegerNet` from :func:`bireal_fpga.integer.derive.integer_form`, run by
+    :func:`bireal_fpga.integer.forward.run_integer` on the uint8 pixels, on the CPU).
+    ``limit`` > 0 evaluates only the first ``limit`` images. Under DDP (``dinfo``) each
+    process takes every ``world``-th image and the counts are summed over the processes.
+    """
     dinfo = dinfo or DistInfo()
-    model.eval()
-    counts = torch.zeros(2, dtype=torch.long, device=device)
-    idx = torch.arange(len(dataset))[dinfo.rank :: dinfo.world]
+    device = device or torch.device("cpu")
+    if isinstance(model, nn.Module):
+        model.eval()
+    n_images = min(limit, len(dataset)) if limit else len(dataset)
+    idx = torch.arange(n_images)[dinfo.rank :: dinfo.world]
     images = getattr(dataset, "images", None)
+    batches: Iterable[tuple[Tensor, Tensor]]
     if images is not None:
         batches = (
             (images[idx[i : i + batch_size]], dataset.labels[idx[i : i + batch_size]])
@@ -98,9 +118,13 @@ def evaluate(
     else:
         sub = torch.utils.data.Subset(dataset, idx.tolist())
         batches = iterate(sub, batch_size, shuffle=False)
+    counts = torch.zeros(2, dtype=torch.long, device=device)
     for x, y in batches:
-        logits = model(x.to(device).float() / 255.0)
-        counts[0] += (logits.argmax(1) == y.to(device)).sum()
+        if isinstance(model, IntegerNet):
+            pred = run_integer(model, x).argmax(1).to(device)
+        else:
+            pred = model(preprocess(x.to(device))).argmax(1)
+        counts[0] += (pred == y.to(device)).sum()
         counts[1] += len(y)
     if dinfo.world > 1:
         dist.all_reduce(counts)
@@ -124,7 +148,7 @@ def recalibrate_bn(
     for i, (x, _) in enumerate(iterate(dataset, batch_size, shuffle=True, seed=seed, epoch=10**6)):
         if i >= batches:
             break
-        model(x.to(device).float() / 255.0)
+        model(preprocess(x.to(device)))
     for m, mom in zip(bns, saved, strict=True):
         m.momentum = mom
     model.eval()
@@ -263,7 +287,7 @@ class Trainer:
                 x = augment(x.to(device, non_blocking=True), cfg.crop_padding, cfg.flip, gen)
                 y = y.to(device, non_blocking=True)
                 with autocast:
-                    logits = net(x.float() / 255.0)
+                    logits = net(preprocess(x))
                     loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

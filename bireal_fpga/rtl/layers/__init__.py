@@ -21,11 +21,13 @@ from typing import Any
 
 from qonnx.core.modelwrapper import ModelWrapper
 
+from bireal_fpga.arch.ops import generic_op
 from bireal_fpga.rtl.layers.base import RtlLayer, RtlParamError
 
 Generator = Callable[[ModelWrapper, Any], RtlLayer]
 
-# generic FINN op type -> module of bireal_fpga.rtl.layers with a ``generate(model, node)``
+# generic FINN op type (every one of bireal_fpga.arch.ops.LAYER_TYPES) -> module of
+# bireal_fpga.rtl.layers with a ``generate(model, node)``
 GENERATORS: dict[str, str] = {
     "MVAU": "mvau",
     "Thresholding": "thresholding",
@@ -39,14 +41,6 @@ GENERATORS: dict[str, str] = {
     "StreamingFIFO": "fifo",
     "StreamingDataWidthConverter": "width_converter",
 }
-
-
-def generic_op(op_type: str) -> str:
-    """``MVAU_hls`` -> ``MVAU``: the RTL depends on the layer, not on FINN's backend choice."""
-    for suffix in ("_hls", "_rtl"):
-        if op_type.endswith(suffix):
-            return op_type[: -len(suffix)]
-    return op_type
 
 
 def generator(op_type: str) -> Generator | None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from bireal_fpga.arch.streams import StreamFormat, finn_format
 from bireal_fpga.errors import BiRealError
-from bireal_fpga.rtl.streams import StreamFormat, finn_format
 
 
 class RtlParamError(BiRealError):
@@ -80,28 +80,3 @@ def output_port(inst: Any, node: Any, i: int, port: str | None = None) -> Stream
     shape = tuple(int(x) for x in inst.get_folded_output_shape(i))
     fmt = finn_format(inst.get_output_datatype(i), shape[-1])
     return StreamPort(port or f"out{i}_V", node.output[i], fmt, int(np.prod(shape[:-1])), shape)
-
-
-def mem_hex(values: np.ndarray, bits: int) -> str:
-    """A $readmemh image: one word per row of ``values`` (ints, packed element 0 at the LSBs,
-    each ``bits`` wide, two's complement)."""
-    v = np.asarray(values).astype(object)
-    if v.ndim == 1:
-        v = v[:, None]
-    mask = (1 << bits) - 1
-    width = bits * v.shape[1]
-    digits = max(1, (width + 3) // 4)
-    lines = []
-    for row in v:
-        w = 0
-        for i, e in enumerate(row):
-            w |= (int(e) & mask) << (i * bits)
-        lines.append(f"{w:0{digits}x}")
-    return "\n".join(lines) + "\n"
-
-
-def bits_for_range(lo: int, hi: int) -> tuple[int, bool]:
-    """The fewest bits (and signedness) holding every integer in [lo, hi]."""
-    if lo >= 0:
-        return max(1, int(hi).bit_length()), False
-    return max(int(hi).bit_length(), int(-lo - 1).bit_length()) + 1, True

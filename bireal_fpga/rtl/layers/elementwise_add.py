@@ -2,7 +2,9 @@
 
 Two streamed inputs, or one streamed input and a constant (an initializer, e.g. the FC bias)
 broadcast over the output: the constant's words repeat with the smallest period that divides
-the frame, and only that period is stored (a per-channel bias: channels / PE words).
+the frame, and only that period is stored (a per-channel bias: channels / PE words), in the
+memory :func:`bireal_fpga.arch.memory.rom_style` gives for the node's ``ram_style`` (``auto``:
+by size; URAM, which cannot be initialized, becomes block RAM).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
+from bireal_fpga.arch import memory
+from bireal_fpga.arch.images import memory_image
 from bireal_fpga.rtl.layers.base import (
     RtlLayer,
+    StreamPort,
     input_port,
-    mem_hex,
     output_port,
     param_error,
 )
@@ -79,7 +83,7 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
     output = output_port(inst, node, 0)
     if "const" not in styles:
         p = AddParams(node.name, pe, *types[0], *types[1], out_bits, "", 1, "auto")
-        inputs = (input_port(inst, node, 0), input_port(inst, node, 1))
+        inputs: tuple[StreamPort, ...] = (input_port(inst, node, 0), input_port(inst, node, 1))
         files: tuple[tuple[str, str], ...] = ()
         resources: tuple[tuple[str, int], ...] = ()
     else:
@@ -113,13 +117,15 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
         words = ints.reshape(-1, pe)
         period = const_period(words)
         const_file = f"{node.name}_const.hex"
-        # URAM cannot be initialized: a constant asked for in URAM goes to BRAM
-        ram_style = str(inst.get_nodeattr("ram_style")).replace("ultra", "block")
+        requested = str(inst.get_nodeattr("ram_style"))
+        if requested not in memory.REQUESTS:
+            raise param_error(node, "ram_style", requested, f"one of {', '.join(memory.REQUESTS)}")
+        ram_style = memory.rom_style(period, pe * bits, requested)
         p = AddParams(
             node.name, pe, *types[s], bits, signed, out_bits, const_file, period, ram_style
         )
         inputs = (input_port(inst, node, s, "in0_V"),)
-        files = ((const_file, mem_hex(words[:period], bits)),)
+        files = ((const_file, memory_image(words[:period], bits)),)
         resources = (("const_bits", period * pe * bits),)
     text = render("layers/elementwise_add.sv.j2", p=p)
     return RtlLayer(

@@ -1,4 +1,8 @@
-"""GlobalAccPool -> ``hw/rtl/bireal_global_pool.sv`` (per-channel sum over all pixels)."""
+"""GlobalAccPool -> ``hw/rtl/bireal_global_pool.sv`` (per-channel sum over all pixels).
+
+The running sums (one word per channel fold) are LUTRAM whatever their size: they are read in
+the cycle they are addressed (:data:`bireal_fpga.arch.memory.ASYNC_READ_STYLE`).
+"""
 
 from __future__ import annotations
 

@@ -5,8 +5,12 @@ FINN's semantics (``MVAU.execute_node``): ``acc = x @ W`` for each input vector 
 positions where they agree (XNOR popcount). ``noActivation=1`` outputs ``acc``; otherwise
 ``ActVal + #{i : acc >= T[c][i]}`` (see :mod:`bireal_fpga.rtl.layers.thresholding`).
 
-The accumulator width comes from the actual weights and the input type's range (the sum of
-each channel's extreme products), so it is as small as exactness allows. Weights live in one
+The accumulator width comes from the actual weights and the input type's range
+(:func:`bireal_fpga.arch.affine.accumulator_range`, which the cost model prices too), so it is
+as small as exactness allows; the activation is an exact affine map where the thresholds have
+one (:mod:`bireal_fpga.arch.affine`), else threshold tables. Every memory's style is
+:mod:`bireal_fpga.arch.memory`'s (weights: the node's ``ram_style``; input buffer and affine
+ROM: ``auto``; threshold tables: ``ram_style_thresholds``). Weights live in one
 memory word per (neuron fold, synapse fold) step: address ``nf * SF + sf``, lane ``p`` (channel
 ``nf * PE + p``) holding the SIMD weights of rows ``sf * SIMD .. sf * SIMD + SIMD - 1``.
 """
@@ -20,26 +24,29 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
-from bireal_fpga.rtl.affine_thresholds import AffineThresholds, affine_thresholds
+from bireal_fpga.arch import memory
+from bireal_fpga.arch.affine import (
+    accumulator_range,
+    coefficient_bits,
+    mvau_affine,
+    weight_bits,
+)
+from bireal_fpga.arch.images import memory_image
+from bireal_fpga.arch.widths import signed_bits
 from bireal_fpga.rtl.layers.base import (
     WEIGHT_BUS_BITS,
     RtlLayer,
     WeightLoad,
     input_port,
-    mem_hex,
     output_port,
     param_error,
 )
 from bireal_fpga.rtl.layers.thresholding import (
     LIBRARY,
-    STYLES,
     ThresholdPlan,
-    auto_style,
-    hex_image,
     int_matrix,
     memory_style,
     plan_thresholds,
-    signed_bits,
 )
 from bireal_fpga.rtl.render import render
 
@@ -67,10 +74,6 @@ class MvauParams:
     load_beats: int = 0
 
 
-# multiplier widths: one DSP48E2 (27 x 18) per lane for the binary MVAUs' small accumulators;
-# the integer MVAUs (stem, downsample: few lanes, wide accumulators) may use a few DSPs per lane
-AFFINE_MAX_MULT_BITS = 26
-AFFINE_MAX_MULT_BITS_INT = 34
 AFFINE_LATENCY = 3  # hw/rtl/bireal_affine_act.sv
 
 
@@ -87,15 +90,6 @@ class AffinePlan:
     style: int
 
 
-def affine_form(
-    thresholds: np.ndarray, acc_lo: int, acc_hi: int, binary: bool
-) -> AffineThresholds | None:
-    """The exact affine form the RTL would use for these thresholds (rows sorted first), with
-    the multiplier width allowed for the MVAU's mode; None when there is none."""
-    bits = AFFINE_MAX_MULT_BITS if binary else AFFINE_MAX_MULT_BITS_INT
-    return affine_thresholds(np.sort(thresholds, axis=1), acc_lo, acc_hi, max_mult_bits=bits)
-
-
 def plan_affine(
     node: Any,
     thresholds: np.ndarray,
@@ -108,43 +102,23 @@ def plan_affine(
     act_val: int,
     prefix: str,
 ) -> tuple[AffinePlan, str] | None:
-    """An exact affine form of the thresholds (see rtl/affine_thresholds.py) and its ROM
-    image, or None (then the threshold tables are used)."""
-    t = np.asarray(thresholds, dtype=np.float64)
-    if t.ndim != 2 or t.shape[0] not in (1, mh) or np.isnan(t).any():
-        return None
-    if t.shape[0] == 1:
-        t = np.repeat(t, mh, axis=0)
-    form = affine_form(t, acc_lo, acc_hi, binary)
+    """The exact affine form of the thresholds (:func:`bireal_fpga.arch.affine.mvau_affine`)
+    and its ROM image, or None (then the threshold tables are used)."""
+    form = mvau_affine(thresholds, mh, acc_lo, acc_hi, binary)
     if form is None:
         return None
-    m = np.array(form.mult, dtype=np.int64)
-    c = np.array(form.offset, dtype=np.int64)
-    m_bits = max(1, int(m.max()).bit_length())
-    c_bits = signed_bits(min(0, int(c.min())), max(0, int(c.max())))
+    m_bits, c_bits = coefficient_bits(form)
     nf = mh // pe
     # word nf, lane p: channel nf * PE + p as {C, M}; Python integers: the integer MVAUs'
     # offsets alone take ~50 bits
     c_mask = (1 << c_bits) - 1
-    word = np.array(
-        [(int(ci) & c_mask) << m_bits | int(mi) for ci, mi in zip(c, m, strict=True)],
-        dtype=object,
-    )
+    pairs = zip(form.offset, form.mult, strict=True)
+    word = np.array([(int(ci) & c_mask) << m_bits | int(mi) for ci, mi in pairs], dtype=object)
     words = word.reshape(nf, pe)
-    style = auto_style(nf, pe * (m_bits + c_bits))
+    style = memory.style_code(memory.auto_style(nf, pe * (m_bits + c_bits)))
     file = f"{prefix}_affine.mem"
     plan = AffinePlan(file, form.shift, m_bits, c_bits, form.steps, act_val, style)
-    return plan, mem_hex(words, m_bits + c_bits)
-
-
-def accumulator_range(w: np.ndarray, lo: int, hi: int, binary: bool) -> tuple[int, int]:
-    """The smallest and largest accumulator over all channels and inputs in [lo, hi]."""
-    if binary:
-        return 0, int(w.shape[0])
-    a, b = w * lo, w * hi
-    acc_lo = np.minimum(a, b).sum(axis=0)
-    acc_hi = np.maximum(a, b).sum(axis=0)
-    return min(0, int(acc_lo.min())), max(0, int(acc_hi.max()))
+    return plan, memory_image(words, m_bits + c_bits)
 
 
 def generate(model: ModelWrapper, node: Any) -> RtlLayer:
@@ -178,9 +152,7 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
             raise param_error(node, "inputDataType", idt, "binaryXnorMode needs BINARY inputs")
         if w.size and (w.min() < 0 or w.max() > 1):
             raise param_error(node, "weights", "not 0/1", "binaryXnorMode needs BINARY weights")
-        w_bits = 1
-    else:
-        w_bits = signed_bits(min(0, int(w.min(initial=0))), max(0, int(w.max(initial=0))))
+    w_bits = weight_bits(w, binary)
     acc_lo, acc_hi = accumulator_range(w, inp.fmt.lo, inp.fmt.hi, binary)
     acc_bits = signed_bits(acc_lo, acc_hi)
     if acc_bits > 62:
@@ -229,16 +201,16 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
     words = w.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1).reshape(nf * sf, pe * simd)
     depth, width = nf * sf, pe * simd * w_bits
     w_style = memory_style(node, "ram_style", inst.get_nodeattr("ram_style"), depth, width)
-    if w_style == STYLES["ultra"] and not load:
+    if w_style == memory.STYLE_CODES[memory.ULTRA] and not load:
         raise param_error(
             node,
             "ram_style",
             "ultra",
             "UltraRAM cannot be initialized by the bitstream: set runtime_writeable_weights=1",
         )
-    buf_style = auto_style(sf, simd * inp.fmt.elem_bits)
+    buf_style = memory.style_code(memory.auto_style(sf, simd * inp.fmt.elem_bits))
     weight_file = f"{prefix}_weights.mem"
-    weight_image = hex_image(words, w_bits)
+    weight_image = memory_image(words, w_bits)
     beats = load_beats(weight_image, width) if load else ()
     p = MvauParams(
         node=node.name,
@@ -293,8 +265,8 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
             ("weight_bits", depth * width),
             ("weight_depth", depth),
             ("weight_width", width),
-            ("weight_block", int(w_style == STYLES["block"])),
-            ("weight_ultra", int(w_style == STYLES["ultra"])),
+            ("weight_block", int(w_style == memory.STYLE_CODES[memory.BLOCK])),
+            ("weight_ultra", int(w_style == memory.STYLE_CODES[memory.ULTRA])),
             ("weight_load_beats", len(beats)),
             ("acc_bits", acc_bits),
             ("input_buffer_bits", sf * simd * inp.fmt.elem_bits if nf > 1 else 0),
@@ -315,7 +287,7 @@ def load_beats(image: str, width: int) -> tuple[int, ...]:
     ceil(width / 64) 64-bit beats, least significant first."""
     per = -(-width // WEIGHT_BUS_BITS)
     mask = (1 << WEIGHT_BUS_BITS) - 1
-    out = []
+    out: list[int] = []
     for line in image.split():
         w = int(line, 16)
         out.extend((w >> (WEIGHT_BUS_BITS * i)) & mask for i in range(per))

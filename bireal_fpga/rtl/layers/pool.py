@@ -3,7 +3,9 @@
 The input is in FINN's python order (the im2col order the depthwise sliding window of
 ``bireal_swg`` emits): per output pixel, kernel positions, then channels, folded by PE.
 MaxPool keeps the input type; AccPool (the downsample shortcut's 2x2 sum pool) sums the
-window into the node's OutputDataType, which must hold every sum of the window.
+window into the node's OutputDataType, which must hold every sum of the window. The running
+values (one word per channel fold) are LUTRAM whatever their size: they are read in the cycle
+they are addressed (:data:`bireal_fpga.arch.memory.ASYNC_READ_STYLE`).
 """
 
 from __future__ import annotations

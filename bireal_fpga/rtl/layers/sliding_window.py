@@ -17,28 +17,27 @@ Implementations (see ``bireal_swg.sv``):
   frame's first windows during the last output row, which removes the per-frame refill wait
   (taken where it costs no more memory than without). ``Geometry.buf_cycles`` is the
   resulting cycles per frame, equal to the simulated steady state.
+
+The buffer's depth and memory style (:func:`plan_buffer`) are what the cost model prices too.
+The style is :func:`bireal_fpga.arch.memory.memory_style`'s for the node's ``ram_style``,
+except that ``distributed``, FINN's default for this node and so no choice, means ``auto``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
+from bireal_fpga.arch import memory
 from bireal_fpga.rtl.layers.base import RtlLayer, input_port, output_port, param_error
 from bireal_fpga.rtl.layers.fmpadding import ints, mask_literal
 from bireal_fpga.rtl.render import render
 
 IMPL_BUF, IMPL_LB, IMPL_PICK = 0, 1, 2
 IMPL_NAMES = {IMPL_BUF: "circular buffer", IMPL_LB: "parallel window", IMPL_PICK: "1x1 pick"}
-STYLES = {"distributed": 0, "block": 1, "ultra": 2}
-# by default memories up to this size, or this shallow (a block RAM would be 3/4 empty), go
-# to LUTRAM
-LUTRAM_MAX_BITS = 4096
-LUTRAM_MAX_DEPTH = 128
 
 
 @dataclass(frozen=True)
@@ -102,47 +101,70 @@ class Geometry:
         return mask(self.w, self.kw, self.sw, self.ow), mask(self.h, self.kh, self.sh, self.oh)
 
 
-def bram18(depth: int, width: int) -> int:
-    """18 Kbit block RAMs for a depth x width memory (FINN's aspect-ratio table)."""
-    for max_depth, bits in ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)):
-        if depth <= max_depth:
-            return math.ceil(width / bits)
-    return math.ceil(depth / 16384) * width
+def geometry(h: int, w: int, kh: int, kw: int, sh: int, sw: int, cf: int) -> Geometry:
+    """The generator's geometry of an image: a one-pixel-wide image is read as one row (the
+    same word order)."""
+    if w == 1 and h > 1:
+        return Geometry(w, h, kw, kh, sw, sh, cf)
+    return Geometry(h, w, kh, kw, sh, sw, cf)
 
 
-def mem_style(requested: str, depth: int, width: int) -> str:
-    """``block``/``ultra`` as the node asks; otherwise (FINN's default ``distributed`` and
-    ``auto``) LUTRAM for small memories and block RAM for the others."""
-    if requested in ("block", "ultra"):
-        return requested
-    small = depth <= LUTRAM_MAX_DEPTH or depth * width <= LUTRAM_MAX_BITS
-    return "distributed" if small else "block"
-
-
-def mem_cost(style: str, depth: int, width: int) -> int:
-    if style == "block":
-        return bram18(depth, width)
-    if style == "ultra":
-        return math.ceil(depth / 4096) * math.ceil(width / 72)
-    return math.ceil(depth / 64) * width
-
-
-def mem_resources(style: str, depth: int, width: int) -> tuple[tuple[str, int], ...]:
-    key = {"block": "bram18", "ultra": "uram", "distributed": "lutram_bits"}[style]
-    value = depth * width if style == "distributed" else mem_cost(style, depth, width)
-    return (("buffer_bits", depth * width), (key, value))
+def requested_style(ram_style: str) -> str:
+    """The memory request of the node's ``ram_style``: FINN's default ``distributed`` is
+    taken as ``auto``; ``block`` and ``ultra`` as asked."""
+    return memory.AUTO if ram_style == memory.DISTRIBUTED else ram_style
 
 
 def choose_depth(g: Geometry, width: int, requested: str) -> tuple[int, str]:
-    """The circular buffer's depth and memory style."""
+    """The circular buffer's depth and memory style: the lean depth, or the full one (which
+    removes the per-frame refill wait) where that needs no more memory of the same style."""
     lean = g.span + g.row_extra
     full = lean + g.frame_loss(lean)
-    style = mem_style(requested, lean, width)
-    if mem_style(requested, full, width) == style and mem_cost(style, full, width) <= mem_cost(
-        style, lean, width
-    ):
+    style = memory.memory_style(lean, width, requested)
+    if memory.memory_style(full, width, requested) == style and memory.memory_units(
+        width, full, style
+    ) <= memory.memory_units(width, lean, style):
         return full, style
     return lean, style
+
+
+@dataclass(frozen=True)
+class BufferPlan:
+    """The sliding window's implementation and its memory (``width`` 0: none)."""
+
+    impl: int
+    depth: int  # circular buffer words, line buffer words (image width), 2 for a pick
+    width: int  # bits per memory word (all kh - 1 line buffers side by side)
+    style: str
+    cycles: int  # per frame
+
+
+def plan_buffer(g: Geometry, width: int, ram_style: str, parallel: bool) -> BufferPlan:
+    """How the generator builds the window of ``width``-bit input words (see the module
+    docstring); ``ram_style``: the node's attribute."""
+    requested = requested_style(ram_style)
+    if g.kh * g.kw == 1:
+        return BufferPlan(IMPL_PICK, 2, 0, memory.DISTRIBUTED, g.in_words)
+    if parallel:
+        lb_width = (g.kh - 1) * width
+        style = memory.memory_style(g.w, lb_width, requested)
+        return BufferPlan(IMPL_LB, g.w, lb_width, style, g.in_words)
+    depth, style = choose_depth(g, width, requested)
+    return BufferPlan(IMPL_BUF, depth, width, style, g.buf_cycles(depth))
+
+
+def mem_resources(b: BufferPlan) -> tuple[tuple[str, int], ...]:
+    """The buffer memory for reports: its bits, and RAMB18s, URAMs or LUTRAM bits."""
+    if b.impl == IMPL_PICK:
+        return (("buffer_bits", 0),)
+    if b.width == 0:
+        return ()
+    bits = b.depth * b.width
+    if b.style == memory.BLOCK:
+        return (("buffer_bits", bits), ("bram18", int(2 * memory.bram36(b.width, b.depth))))
+    if b.style == memory.ULTRA:
+        return (("buffer_bits", bits), ("uram", memory.uram(b.width, b.depth)))
+    return (("buffer_bits", bits), ("lutram_bits", bits))
 
 
 @dataclass(frozen=True)
@@ -209,23 +231,14 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
         )
     inp = input_port(inst, node, 0)
     out = output_port(inst, node, 0)
-    if g.w == 1 and g.h > 1:
-        # a one-pixel-wide image: the same word order read as one row
-        g = Geometry(g.w, g.h, g.kw, g.kh, g.sw, g.sh, g.cf)
-    requested = str(inst.get_nodeattr("ram_style"))
+    ram_style = str(inst.get_nodeattr("ram_style"))
+    if ram_style not in memory.REQUESTS:
+        raise param_error(node, "ram_style", ram_style, f"one of {', '.join(memory.REQUESTS)}")
+    g = geometry(g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.cf)
     width = inp.fmt.width
-    if kh * kw == 1:
-        impl, depth, style, cycles = IMPL_PICK, 2, "distributed", g.in_words
-        resources: tuple[tuple[str, int], ...] = (("buffer_bits", 0),)
-    elif parallel:
-        depth = g.w
-        style = mem_style(requested, depth, (g.kh - 1) * width)
-        impl, cycles = IMPL_LB, g.in_words
-        resources = mem_resources(style, depth, (g.kh - 1) * width) if g.kh > 1 else ()
-    else:
-        depth, style = choose_depth(g, width, requested)
-        impl, cycles = IMPL_BUF, g.buf_cycles(depth)
-        resources = mem_resources(style, depth, width)
+    plan = plan_buffer(g, width, ram_style, bool(parallel))
+    impl, depth, style, cycles = plan.impl, plan.depth, plan.style, plan.cycles
+    resources = mem_resources(plan)
     xmask, ymask = g.masks()
     p = SwgParams(
         node=node.name,
@@ -245,7 +258,7 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
         xmask=xmask,
         ymask=ymask,
         depth=depth,
-        style=STYLES[style],
+        style=memory.style_code(style),
         style_name=style,
         pbits=(g.in_words + g.span + depth).bit_length() + 1,
         inc_kh=g.w * g.cf,

@@ -14,7 +14,9 @@ the count, each against a small table of the thresholds that stage can probe; th
 engines of ``S`` stages each (``S`` = 1: fully pipelined, one input per cycle; an MVAU that
 delivers one result per ``MW/SIMD`` cycles shares one engine among up to that many stages).
 A Thresholding node whose channels all hold ``t0, t0 + 1, ..., t0 + N - 1`` (``uniform_thres``)
-is a clamp: ``ActVal + clamp(x - t0 + 1, 0, N)``, no memory.
+is a clamp: ``ActVal + clamp(x - t0 + 1, 0, N)``, no memory. Each table's memory style is
+:func:`bireal_fpga.arch.memory.memory_style`'s (``auto``, the MVAU's ``ram_style_thresholds``,
+or FINN's ``depth_trigger_bram``), as the cost model prices it.
 """
 
 from __future__ import annotations
@@ -26,61 +28,24 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
+from bireal_fpga.arch import memory
+from bireal_fpga.arch.images import memory_image
+from bireal_fpga.arch.streams import StreamFormat
+from bireal_fpga.arch.widths import signed_bits
 from bireal_fpga.hwlayers.mark_uniform_thresholds import is_uniform
-from bireal_fpga.rtl.layers.base import (
-    RtlLayer,
-    bits_for_range,
-    input_port,
-    output_port,
-    param_error,
-)
+from bireal_fpga.rtl.layers.base import RtlLayer, input_port, output_port, param_error
 from bireal_fpga.rtl.render import render
-from bireal_fpga.rtl.streams import StreamFormat
 
-STYLES = {"distributed": 0, "block": 1, "ultra": 2}
-LUT_DEPTH = 64  # a LUT ROM this deep costs at most one LUT6 per bit of width
-LUT_BITS = 4096  # memories this small go to LUTs whatever their shape
 MAX_STEPS = 65535
 LIBRARY = ("bireal_mvau_rom.sv", "bireal_mvau_outq.sv", "bireal_thresholds.sv")
 
 
-def auto_style(depth: int, width: int) -> int:
-    """The memory resource for ``ram_style = auto``: LUTs when shallow or small, else BRAM."""
-    small = depth <= LUT_DEPTH or depth * width <= LUT_BITS
-    return STYLES["distributed"] if small else STYLES["block"]
-
-
 def memory_style(node: Any, attr: str, value: str, depth: int, width: int) -> int:
-    if value == "auto":
-        return auto_style(depth, width)
-    if value not in STYLES:
+    """The template code of a memory's style (:func:`bireal_fpga.arch.memory.memory_style`)
+    for the node's ``attr = value``."""
+    if value not in memory.REQUESTS:
         raise param_error(node, attr, value, "expected auto, distributed, block or ultra")
-    return STYLES[value]
-
-
-def hex_image(values: np.ndarray, bits: int) -> str:
-    """Like :func:`bireal_fpga.rtl.layers.base.mem_hex` (one word per row, element 0 in the
-    least significant bits, two's complement), vectorised for wide weight memories."""
-    v = np.asarray(values, dtype=np.int64)
-    if v.ndim == 1:
-        v = v[:, None]
-    rows, elems = v.shape
-    if not 1 <= bits <= 62:
-        raise ValueError(f"element width {bits} outside 1..62")
-    width = elems * bits
-    digits = max(1, (width + 3) // 4)
-    if rows == 0:
-        return ""
-    u = v & ((1 << bits) - 1)
-    bitarr = ((u[:, :, None] >> np.arange(bits, dtype=np.int64)) & 1).astype(np.uint8)
-    bitarr = bitarr.reshape(rows, width)
-    pad = digits * 4 - width
-    if pad:
-        bitarr = np.concatenate([bitarr, np.zeros((rows, pad), dtype=np.uint8)], axis=1)
-    nibbles = bitarr.reshape(rows, digits, 4) @ np.array([1, 2, 4, 8], dtype=np.uint8)
-    chars = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nibbles[:, ::-1]]
-    lines = np.concatenate([chars, np.full((rows, 1), ord("\n"), dtype=np.uint8)], axis=1)
-    return lines.tobytes().decode("ascii")
+    return memory.style_code(memory.memory_style(depth, width, value))
 
 
 def int_matrix(node: Any, attr: str, values: np.ndarray) -> np.ndarray:
@@ -91,12 +56,6 @@ def int_matrix(node: Any, attr: str, values: np.ndarray) -> np.ndarray:
     if np.abs(v).max(initial=0) >= 2.0**52:
         raise param_error(node, attr, "huge values", "beyond 52 bits")
     return np.rint(v).astype(np.int64)
-
-
-def signed_bits(lo: int, hi: int) -> int:
-    """The width of a signed (two's complement) number holding [lo, hi]."""
-    bits, signed = bits_for_range(lo, hi)
-    return bits if signed else bits + 1
 
 
 @dataclass(frozen=True)
@@ -195,15 +154,17 @@ def plan_thresholds(
             tables.append(tab.transpose(1, 0, 2).reshape(lanes, -1))
         table = np.concatenate(tables, axis=1)  # (lanes, depth)
         depth = table.shape[1]
-        if depth_trigger > 0:
-            style = STYLES["block"] if depth >= depth_trigger else STYLES["distributed"]
+        if depth_trigger > 0:  # FINN's depth_trigger_bram replaces the ladder
+            style = memory.style_code(
+                memory.memory_style(depth, bits, memory.AUTO, bram_depth=depth_trigger)
+            )
         else:
             style = memory_style(node, style_attr, style_value, depth, bits)
         styles |= style << (2 * g)
         mem_bits += depth * bits * pe
         for lane in range(lanes):
             name = f"{prefix}_g{g:02d}.mem" if shared else f"{prefix}_g{g:02d}_p{lane:04d}.mem"
-            files.append((name, hex_image(table[lane], bits)))
+            files.append((name, memory_image(table[lane], bits)))
     return ThresholdPlan(
         prefix=prefix,
         steps=steps,

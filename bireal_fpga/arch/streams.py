@@ -1,12 +1,37 @@
 """AXI-stream words as FINN packs them: element 0 of a word in its least significant bits,
-each element in two's complement (unsigned types as they are, BINARY as one bit 0/1)."""
+each element in two's complement (unsigned types as they are, BINARY as one bit 0/1).
+
+Decided here once for the generators (port widths), the simulators (stimuli and results) and a
+board-side driver: this module needs numpy alone. :func:`finn_format` takes any object with
+FINN ``DataType``'s methods (``name``, ``is_integer()``, ``bitwidth()``, ``signed()``) and
+imports nothing of FINN.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 import numpy as np
+
+from bireal_fpga.errors import BiRealError
+
+
+class StreamError(BiRealError, ValueError):
+    """A stream type the RTL cannot carry, or values outside a stream's type."""
+
+
+class DataTypeLike(Protocol):
+    """What :func:`finn_format` reads of a FINN / QONNX ``DataType``."""
+
+    @property
+    def name(self) -> str: ...
+
+    def is_integer(self) -> bool: ...
+
+    def bitwidth(self) -> int: ...
+
+    def signed(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -33,13 +58,13 @@ class StreamFormat:
         return (1 << (self.elem_bits - 1)) - 1 if self.signed else (1 << self.elem_bits) - 1
 
 
-def finn_format(dtype: object, elems: int) -> StreamFormat:
+def finn_format(dtype: DataTypeLike, elems: int) -> StreamFormat:
     """The stream format of a FINN ``DataType`` (integer types only)."""
-    name = str(dtype.name)  # type: ignore[attr-defined]
-    if not dtype.is_integer():  # type: ignore[attr-defined]
-        raise ValueError(f"stream data type {name} is not an integer type")
-    bits = int(dtype.bitwidth())  # type: ignore[attr-defined]
-    signed = bool(dtype.signed()) and name != "BIPOLAR"  # type: ignore[attr-defined]
+    name = str(dtype.name)
+    if not dtype.is_integer():
+        raise StreamError(f"stream data type {name} is not an integer type")
+    bits = int(dtype.bitwidth())
+    signed = bool(dtype.signed()) and name != "BIPOLAR"
     return StreamFormat(bits, signed, elems)
 
 
@@ -47,7 +72,7 @@ def pack(values: np.ndarray, fmt: StreamFormat) -> list[int]:
     """Rows of ``fmt.elems`` integer elements (any leading shape) -> one int per word."""
     v = np.asarray(values).astype(np.int64).reshape(-1, fmt.elems)
     if v.size and (v.min() < fmt.lo or v.max() > fmt.hi):
-        raise ValueError(
+        raise StreamError(
             f"values [{v.min()}, {v.max()}] outside the stream type [{fmt.lo}, {fmt.hi}]"
         )
     mask = (1 << fmt.elem_bits) - 1
@@ -76,8 +101,3 @@ def unpack(words: list[int], fmt: StreamFormat) -> np.ndarray:
                 e -= 1 << fmt.elem_bits
             out[r, i] = e
     return out
-
-
-def write_hex(path: Path, words: list[int], width: int) -> None:
-    digits = max(1, (width + 3) // 4)
-    path.write_text("".join(f"{w:0{digits}x}\n" for w in words))

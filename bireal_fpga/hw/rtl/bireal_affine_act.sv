@@ -1,7 +1,7 @@
 // bireal_affine_act: PE parallel threshold activations computed as exact affine maps.
 //
 // A channel whose thresholds t[0..N-1] are the steps of clamp(floor((M x + C) / 2^SHIFT), 0, N)
-// (proved exact over the whole accumulator range by bireal_fpga/rtl/affine_thresholds.py) gets
+// (proved exact over the whole accumulator range by bireal_fpga/arch/affine.py) gets
 // y = ACT_VAL + clamp((M x + C) >>> SHIFT, 0, N): one multiply-add per lane instead of a table
 // and a binary search. M (unsigned, M_BITS) and C (signed, C_BITS) per channel come from a
 // ROM with one word per channel fold: lane p of word nf holds channel nf*PE + p as {C, M}.

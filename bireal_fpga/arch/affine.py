@@ -1,11 +1,21 @@
-"""Threshold units as exact integer affine maps.
+"""An MVAU's integer datapath: its accumulator range, and its activation as an exact affine map.
 
-A Bi-Real MVAU's thresholds quantize ``BN(acc)`` (an affine function of the accumulator) to
-the 8-bit residual: per channel 255 sorted thresholds. Stored as tables they cost more memory
-than the binary weights (Bi-Real-18-CIFAR: ~13 Mbit against 11 Mbit of weights) and a
-comparator per binary-search stage and lane. The same step function is, as a rule,
-``clamp(floor((M * acc + C) / 2**S), 0, N)`` for integers M >= 0, C and one shift S per node:
-one multiply-add per output lane. This module finds such (M, C) and proves them exact.
+**Accumulator range** (:func:`accumulator_range`): from the actual weights and the input type's
+range (the sum of each channel's extreme products; an XNOR popcount counts 0..MW), so the
+accumulator is as narrow as exactness allows. The generator builds that width and the cost
+model prices it (from the graph's weights), so the folding is priced for the emitted hardware.
+
+**Threshold units as exact integer affine maps.** A Bi-Real MVAU's thresholds quantize
+``BN(acc)`` (an affine function of the accumulator) to the 8-bit residual: per channel 255
+sorted thresholds. Stored as tables they cost more memory than the binary weights
+(Bi-Real-18-CIFAR: ~13 Mbit against 11 Mbit of weights) and a comparator per binary-search
+stage and lane. The same step function is, as a rule, ``clamp(floor((M * acc + C) / 2**S), 0,
+N)`` for integers M >= 0, C and one shift S per node: one multiply-add per output lane. This
+module finds such (M, C) and proves them exact (:func:`affine_thresholds`); :func:`mvau_affine`
+is the form an MVAU uses, with the multiplier widths it may spend (one DSP48E2, 27 x 18, per
+lane for the binary MVAUs' small accumulators; a few DSPs per lane for the integer MVAUs: stem,
+downsample, few lanes and wide accumulators), and :func:`coefficient_bits` the width of its
+``{C, M}`` ROM words.
 
 Exactness: with ``g(a) = floor((M a + C) / 2^S)`` non-decreasing, ``#{k : T_k <= a} ==
 clamp(g(a), 0, N)`` for every ``a`` in ``[lo, hi]`` holds exactly when, for every k,
@@ -22,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from bireal_fpga.arch.widths import signed_bits
 
 MAX_SHIFT = 48
 EXHAUSTIVE_MAX = 1 << 20
@@ -142,3 +154,64 @@ def affine_thresholds(
             if not np.array_equal(form.apply(acc, ch), want):
                 raise AssertionError(f"affine thresholds wrong on channel {ch}")
     return form
+
+
+# ---- the MVAU's use of it --------------------------------------------------------------------
+
+# multiplier widths: one DSP48E2 (27 x 18) per lane for the binary MVAUs' small accumulators;
+# the integer MVAUs (stem, downsample: few lanes, wide accumulators) may use a few DSPs per lane
+AFFINE_MAX_MULT_BITS = 26
+AFFINE_MAX_MULT_BITS_INT = 34
+
+
+def accumulator_range(w: np.ndarray, lo: int, hi: int, binary: bool) -> tuple[int, int]:
+    """The smallest and largest accumulator over all channels and inputs in [lo, hi] of an
+    MVAU with integer weights ``w`` of shape (MW, MH) (including 0: the accumulator starts
+    there); an XNOR popcount (``binary``) counts 0..MW."""
+    if binary:
+        return 0, int(w.shape[0])
+    a, b = w * lo, w * hi
+    acc_lo = np.minimum(a, b).sum(axis=0)
+    acc_hi = np.maximum(a, b).sum(axis=0)
+    return min(0, int(acc_lo.min())), max(0, int(acc_hi.max()))
+
+
+def weight_bits(w: np.ndarray, binary: bool) -> int:
+    """The width of an MVAU's stored weights: one bit in XNOR mode, else the two's complement
+    width of the actual integer weights ``w`` (not of the weight type)."""
+    if binary:
+        return 1
+    return signed_bits(min(0, int(w.min(initial=0))), max(0, int(w.max(initial=0))))
+
+
+def affine_form(
+    thresholds: np.ndarray, acc_lo: int, acc_hi: int, binary: bool
+) -> AffineThresholds | None:
+    """The exact affine form the RTL would use for these thresholds (rows sorted first), with
+    the multiplier width allowed for the MVAU's mode; None when there is none."""
+    bits = AFFINE_MAX_MULT_BITS if binary else AFFINE_MAX_MULT_BITS_INT
+    return affine_thresholds(np.sort(thresholds, axis=1), acc_lo, acc_hi, max_mult_bits=bits)
+
+
+def mvau_affine(
+    thresholds: np.ndarray | None, channels: int, acc_lo: int, acc_hi: int, binary: bool
+) -> AffineThresholds | None:
+    """The affine activation of an MVAU of ``channels`` output channels whose thresholds are
+    ``thresholds`` ((channels or 1, N); one row is shared by every channel), or None (then the
+    threshold tables are used): no constant thresholds, another shape, NaN, or no exact form
+    within the multiplier width."""
+    if thresholds is None:
+        return None
+    t = np.asarray(thresholds, dtype=np.float64)
+    if t.ndim != 2 or t.shape[0] not in (1, channels) or np.isnan(t).any():
+        return None
+    if t.shape[0] == 1:
+        t = np.repeat(t, channels, axis=0)
+    return affine_form(t, acc_lo, acc_hi, binary)
+
+
+def coefficient_bits(form: AffineThresholds) -> tuple[int, int]:
+    """(M bits, C bits) of the affine ROM's ``{C, M}`` words: M unsigned, C two's complement."""
+    m_bits = max(1, max(form.mult).bit_length())
+    c_bits = signed_bits(min(0, min(form.offset)), max(0, max(form.offset)))
+    return m_bits, c_bits

@@ -1,0 +1,31 @@
+"""The hardware sources shipped inside the package (``bireal_fpga/hw``), found through
+:mod:`importlib.resources`, so that a wheel install works as well as an editable one.
+
+``hw/boards``     board presets (JSON)
+``hw/rtl``        the layer modules (SystemVerilog)
+``hw/templates``  jinja2 templates: per-node wrappers, the top, the testbench, the Yosys script
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+
+
+@cache
+def hw_dir() -> Path:
+    """The ``hw`` folder of the installed package (a real folder: the package is never zipped)."""
+    return Path(str(files("bireal_fpga") / "hw"))
+
+
+def boards_dir() -> Path:
+    return hw_dir() / "boards"
+
+
+def rtl_dir() -> Path:
+    return hw_dir() / "rtl"
+
+
+def templates_dir() -> Path:
+    return hw_dir() / "templates"

@@ -1,0 +1,107 @@
+"""Shared helpers and fixtures.
+
+- the real ``bireal-fpga`` command as a subprocess (:func:`cli`) and its result checks;
+- session builds of the ``tiny`` preset for PYNQ-Z2, made once through the flow's Python API
+  and shared by every test file: ``tiny_hw`` (to the folded HW graph), ``tiny_rtl`` (to the
+  simulated RTL) and ``tiny_folded`` (a fresh copy of the folded graph per test). They are
+  never modified: a test that changes a build copies its folder first.
+
+Test modules import them as plain functions (pytest puts ``tests/`` on ``sys.path``, the
+default ``prepend`` import mode)::
+
+    from conftest import assert_error, assert_ok, cli
+
+Commands run with one intra-op thread (``OMP_NUM_THREADS=1``): for the nets of the tests a
+second thread gains little, and two busy processes would then oversubscribe the cores.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+"""The environment every command runs with."""
+
+TIMEOUT_S = 600.0
+"""Default limit of one command (``subprocess.TimeoutExpired`` beyond it)."""
+
+Proc = subprocess.CompletedProcess[str]
+
+
+def run(argv: Sequence[object], *, timeout: float = TIMEOUT_S) -> Proc:
+    """Run ``argv`` (any command, e.g. ``torchrun``) with :data:`ENV`, capturing its output."""
+    return subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, timeout=timeout, env=ENV
+    )
+
+
+def cli(*args: object, timeout: float = TIMEOUT_S) -> Proc:
+    """Run ``python -m bireal_fpga ARGS`` (the real command) and capture its output."""
+    return run([sys.executable, "-m", "bireal_fpga", *args], timeout=timeout)
+
+
+def assert_ok(proc: Proc) -> None:
+    """Exit status 0; otherwise fail showing the command's stdout and stderr."""
+    assert proc.returncode == 0, (
+        f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    )
+
+
+def assert_error(proc: Proc, *names: str) -> str:
+    """Exit status 2, stderr exactly one ``error:`` line that contains every one of ``names``;
+    returns that line."""
+    assert proc.returncode == 2, (
+        f"exit {proc.returncode}, expected 2\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    )
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, f"stderr must be one line, got {len(lines)}:\n{proc.stderr}"
+    line = lines[0]
+    assert line.startswith("error: "), line
+    for name in names:
+        assert name in line, f"{name!r} not named in: {line}"
+    return line
+
+
+# ---- shared builds (session fixtures: built once, never modified; copy a folder to change it) --
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="session")
+def tiny_hw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tiny`` for PYNQ-Z2 built to the folded HW graph (``--until hw``): the build folder."""
+    from bireal_fpga.flow import BuildConfig, build
+
+    out = tmp_path_factory.mktemp("tiny_hw") / "build"
+    build(BuildConfig("tiny", "PYNQ-Z2", str(out), to_step="folding"), log=_quiet)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_rtl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tiny`` for PYNQ-Z2 built in one go down to the simulated RTL (8 check images, no
+    Yosys: the synth tests run their own): the build folder."""
+    from bireal_fpga.flow import BuildConfig, build
+
+    out = tmp_path_factory.mktemp("tiny_rtl") / "build"
+    build(BuildConfig("tiny", "PYNQ-Z2", str(out), n_check=8, synth=False), log=_quiet)
+    return out
+
+
+@pytest.fixture
+def tiny_folded(tiny_hw: Path):
+    """The tiny net's folded graph (specialized, folded), a fresh copy for each test."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from bireal_fpga.hwlayers.finn_env import finn_ready
+
+    finn_ready()
+    return ModelWrapper(str(tiny_hw / "folded.onnx"))
