@@ -9,7 +9,7 @@ images, so the two are measured on the same machine in the same run.
 
     .venv/bin/python benchmarks/verify_streaming.py BUILD \\
         --images ../shared/data/cifar10_jpeg.npz [--n 10000] [--stages pytorch,golden,rtlsim] \\
-        [--baseline /tmp/base --baseline-n 300]
+        [--baseline /tmp/base --baseline-n 300 [--baseline-build OLD_BUILD]]
 """
 
 from __future__ import annotations
@@ -89,11 +89,17 @@ def main() -> None:
     ap.add_argument("--stages", default="pytorch,golden,rtlsim")
     ap.add_argument("--baseline", default=None, help="another checkout's root to compare")
     ap.add_argument("--baseline-n", type=int, default=300)
+    ap.add_argument(
+        "--baseline-build",
+        default=None,
+        help="the build folder the baseline verifies (default BUILD; give the baseline's own "
+        "build of the same folding when the folder layout changed)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
-    def cmd(n: int) -> list[str]:
-        c = [sys.executable, "-m", "bireal_fpga", "verify", args.build, "--stages", args.stages]
+    def cmd(n: int, build: str = args.build) -> list[str]:
+        c = [sys.executable, "-m", "bireal_fpga", "verify", build, "--stages", args.stages]
         c += ["--n", str(n), "--json"]
         return c + (["--images", args.images] if args.images else [])
 
@@ -102,7 +108,12 @@ def main() -> None:
         env = {**os.environ, "PYTHONPATH": str(Path(args.baseline).resolve())}
         print(f"[bench] baseline ({args.baseline}): n={args.baseline_n}", file=sys.stderr)
         runs.append(
-            {"code": "baseline", "n": args.baseline_n, **measure(cmd(args.baseline_n), env)}
+            {
+                "code": "baseline",
+                "build": args.baseline_build or args.build,
+                "n": args.baseline_n,
+                **measure(cmd(args.baseline_n, args.baseline_build or args.build), env),
+            }
         )
     print(f"[bench] this checkout: n={args.n}", file=sys.stderr)
     runs.append({"code": "this", "n": args.n, **measure(cmd(args.n), dict(os.environ))})

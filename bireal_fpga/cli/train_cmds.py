@@ -197,15 +197,16 @@ def _write_file(path: Path, write: Callable[[Path], None]) -> None:
     click.echo(f"wrote {path}")
 
 
+def _out_file_option(what: str) -> Any:
+    """The required ``--out FILE`` of the commands that write one file."""
+    return click.option(
+        "--out", "out_file", required=True, type=click.Path(path_type=Path), help=what
+    )
+
+
 @click.command(name="integer")
 @click.argument("ckpt", type=click.Path(path_type=Path))
-@click.option(
-    "--out",
-    "out_file",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="integer-form .npz to write",
-)
+@_out_file_option("integer-form .npz to write")
 def integer_cmd(ckpt: Path, out_file: Path) -> None:
     """Write the integer inference form (int weights + thresholds) of CKPT as .npz."""
     _check_out_file(out_file, ".npz")
@@ -227,13 +228,7 @@ def _integer_form_of(ckpt: Path) -> Any:
 
 @click.command()
 @click.argument("ckpt", type=click.Path(path_type=Path))
-@click.option(
-    "--out",
-    "out_file",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="QONNX .onnx to write",
-)
+@_out_file_option("QONNX .onnx to write")
 @click.option("--top1", is_flag=True, help="output the best class index instead of the scores")
 def export(ckpt: Path, out_file: Path, top1: bool) -> None:
     """Write the QONNX graph (FINN dialect, streamlined; batch 1, NHWC) of CKPT as .onnx."""
