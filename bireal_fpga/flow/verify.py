@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -300,14 +299,11 @@ def check_stage(
     tally: Tally,
     offset: int,
     full_reference: Callable[[np.ndarray], Trace],
-    got: Trace | None = None,
 ) -> None:
-    """One batch of a stage into its tally (``got``: the stage's outputs on ``images`` when
-    already run). The first mismatch of an output-only stage is located by replaying that
-    image with every layer recorded, against the full reference trace of that image
-    (``full_reference``)."""
-    if got is None:
-        got = run.run(images)
+    """One batch of a stage into its tally. The first mismatch of an output-only stage is
+    located by replaying that image with every layer recorded, against the full reference
+    trace of that image (``full_reference``)."""
+    got = run.run(images)
     had_first = tally.first_mismatch is not None
     bad = tally.add(ref, got, offset)
     if bad and not had_first and not run.trace:
@@ -371,30 +367,23 @@ def verify(
     chunk = RTL_IMAGES_PER_JOB * n_jobs if outputs_only else TRACE_BATCH
     agree = 0
     bar = tqdm(total=source.n, desc="verify", unit="img", disable=not progress, leave=False)
-    # the output-only stages (simulators in processes of their own) run a block while this
-    # thread computes the block's reference: one block in flight, so memory stays bounded
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        for start, block in source.batches(chunk):
-            pending = {name: pool.submit(runs[name].run, block) for name in outputs_only}
-            heads = []
-            for sub_start in range(0, len(block), TRACE_BATCH):
-                sub = block[sub_start : sub_start + TRACE_BATCH]
-                ref = reference.trace(sub)
-                for name in traced:
-                    at = start + sub_start
-                    check_stage(runs[name], ref, sub, tallies[name], at, reference.trace)
-                agree += int((reference.float_top1(sub) == ref[names.TOP1]).sum())
-                heads.append({names.HEAD: ref[names.HEAD], names.TOP1: ref[names.TOP1]})
-                if not outputs_only:
-                    bar.update(len(sub))
-            if outputs_only:
-                ref_out = {k: np.concatenate([h[k] for h in heads]) for k in heads[0]}
-                for name in outputs_only:
-                    bar.set_postfix_str(name)
-                    got = pending[name].result()
-                    tally = tallies[name]
-                    check_stage(runs[name], ref_out, block, tally, start, reference.trace, got)
-                bar.update(len(block))
+    for start, block in source.batches(chunk):
+        heads = []
+        for sub_start in range(0, len(block), TRACE_BATCH):
+            sub = block[sub_start : sub_start + TRACE_BATCH]
+            ref = reference.trace(sub)
+            for name in traced:
+                check_stage(runs[name], ref, sub, tallies[name], start + sub_start, reference.trace)
+            agree += int((reference.float_top1(sub) == ref[names.TOP1]).sum())
+            heads.append({names.HEAD: ref[names.HEAD], names.TOP1: ref[names.TOP1]})
+            if not outputs_only:
+                bar.update(len(sub))
+        if outputs_only:
+            ref_out = {k: np.concatenate([h[k] for h in heads]) for k in heads[0]}
+            for name in outputs_only:
+                bar.set_postfix_str(name)
+                check_stage(runs[name], ref_out, block, tallies[name], start, reference.trace)
+            bar.update(len(block))
     bar.close()
     result: dict[str, Any] = {
         "images": source.source,
