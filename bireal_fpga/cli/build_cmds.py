@@ -104,11 +104,14 @@ def build(
     if config_file is not None:
         cfg = load_config(config_file, **given)
     else:
-        for value, flag in ((source, "SOURCE"), (options["board"], "--board")):
+        required = (
+            (source, "SOURCE"),
+            (options["board"], "--board"),
+            (options["out_dir"], "--out"),
+        )
+        for value, flag in required:
             if value is None:
                 raise BiRealError(f"missing {flag} (or give --config FILE)")
-        if options["out_dir"] is None:
-            raise BiRealError("missing --out (or give --config FILE)")
         fields = {k: v for k, v in options.items() if k in CONFIG_OPTIONS and v is not None}
         cfg = BuildConfig.from_dict({**fields, "source": source})
     if until is not None:
@@ -131,6 +134,8 @@ def build(
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """What a finished build tells its user, in a few lines."""
+    from bireal_fpga.flow.runner import LATER_STAGES
+
     lines = []
     board = report["board"]["name"]
     if "estimates" in report:
@@ -168,7 +173,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         )
     done = [s["name"] for s in report["stages"]]
     lines.append(
-        f"stopped after step '{done[-1] if done else '-'}'; not implemented yet: bitstream, driver"
+        f"stopped after step '{done[-1] if done else '-'}'; not implemented yet: "
+        + ", ".join(LATER_STAGES)
     )
     return lines
 

@@ -72,9 +72,3 @@ class Tally:
 
     def to_dict(self) -> dict[str, object]:
         return {"n": self.n, "mismatches": self.mismatches, "first_mismatch": self.first_mismatch}
-
-
-def top1_of(scores: np.ndarray) -> np.ndarray:
-    """The best class per image; among equal scores the lowest index (``torch.argmax``,
-    the accelerator's LabelSelect)."""
-    return np.asarray(scores).argmax(axis=1)

@@ -439,11 +439,7 @@ class _Run:
                 from_index = min(from_index, index)
                 continue
             index += 1
-        last = self.table.index(self.plan[-1]) if self.plan else -1
-        self.prune(last + 1)
-        report = self.report(done)
-        write_json_atomic(self.folder / names.REPORT, report)
-        return report
+        return self.write_report(done)
 
 
 def run(

@@ -96,18 +96,16 @@ def step_golden_check(state: BuildState, cfg: BuildConfig) -> BuildState:
     import torch
 
     from bireal_fpga.golden.model import GoldenModel
-    from bireal_fpga.integer.forward import run_integer
+    from bireal_fpga.integer.forward import integer_layers
     from bireal_fpga.integer.params import IntegerNet
 
     net = IntegerNet.load(state.input(names.INTEGER))
     g = torch.Generator().manual_seed(cfg.seed)
     images = torch.randint(0, 256, (cfg.n_check, *net.input_shape), generator=g, dtype=torch.uint8)
-    ref_t: dict[str, torch.Tensor] = {}
-    run_integer(net, images, trace=ref_t)
     got: dict[str, np.ndarray] = {}
     GoldenModel(state.input(names.INTEGER)).run(images.numpy(), trace=got)
     tally = Tally()
-    tally.add({k: v.numpy() for k, v in ref_t.items()}, got, 0)
+    tally.add(integer_layers(net, images.numpy()), got, 0)
     if tally.mismatches:
         raise CheckFailed(
             f"golden model differs from the PyTorch integer form on {tally.mismatches} of "
@@ -264,19 +262,15 @@ def step_rtlsim(state: BuildState, cfg: BuildConfig) -> BuildState:
     """The stitched design in Verilator on ``n_check`` random images == the PyTorch integer
     form (on a mismatch, the first differing layer is named); cycles measured -> ``sim/``
     (the compiled model)."""
-    import torch
-
     from bireal_fpga.flow.verify import RtlsimRun, check_stage
-    from bireal_fpga.integer.forward import run_integer
+    from bireal_fpga.integer.forward import integer_layers
     from bireal_fpga.integer.params import IntegerNet
 
     net = IntegerNet.load(state.input(names.INTEGER))
     images = check_images(tuple(net.input_shape), cfg.n_check, cfg.seed)  # type: ignore[arg-type]
 
     def reference(x: np.ndarray) -> dict[str, np.ndarray]:
-        tr: dict[str, torch.Tensor] = {}
-        scores = run_integer(net, torch.from_numpy(x), trace=tr).numpy()
-        return {**{k: v.numpy() for k, v in tr.items()}, names.TOP1: scores.argmax(1)}
+        return integer_layers(net, x)
 
     run = RtlsimRun(state.input(names.RTL), state.output(names.SIM), progress="rtlsim")
     run.sim.build()

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from bireal_fpga import names
 from bireal_fpga.errors import BiRealError
-from bireal_fpga.flow.compare import Tally, Trace, first_difference, top1_of
+from bireal_fpga.flow.compare import Tally, Trace, first_difference
 
 TRACE_BATCH = 32  # images per batch of the layer-by-layer stages (traces are large)
 RTL_IMAGES_PER_JOB = 128  # images per simulator process and batch (start-up is amortized)
@@ -152,18 +152,16 @@ class _Traced:
 
 
 def _open_pytorch(folder: Path, jobs: int | None) -> StageRun:
-    import torch
-
-    from bireal_fpga.integer.forward import run_integer
+    from bireal_fpga.integer.forward import integer_layers
     from bireal_fpga.integer.params import IntegerNet
 
     stored = IntegerNet.load(folder / names.INTEGER)
 
     def fn(images: np.ndarray, got: dict[str, np.ndarray]) -> np.ndarray:
-        tr: dict[str, torch.Tensor] = {}
-        out = run_integer(stored, torch.from_numpy(images), trace=tr).numpy()
-        got.update({k: v.numpy() for k, v in tr.items()})
-        return out
+        layers = integer_layers(stored, images)
+        del layers[names.TOP1]  # the stage shows the layers; its output is the scores
+        got.update(layers)
+        return layers[names.HEAD]
 
     return _Traced(fn)
 
@@ -273,15 +271,9 @@ class Reference:
         return tuple(int(x) for x in self.net.input_shape)  # type: ignore[return-value]
 
     def trace(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        import torch
+        from bireal_fpga.integer.forward import integer_layers
 
-        from bireal_fpga.integer.forward import run_integer
-
-        tr: dict[str, torch.Tensor] = {}
-        scores = run_integer(self.net, torch.from_numpy(images), trace=tr).numpy()
-        out = {k: v.numpy() for k, v in tr.items()}
-        out[names.TOP1] = top1_of(scores)
-        return out
+        return integer_layers(self.net, images)
 
     def float_top1(self, images: np.ndarray) -> np.ndarray:
         import torch

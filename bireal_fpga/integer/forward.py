@@ -7,6 +7,7 @@ form" that the golden model, FINN execution and RTL simulation are compared with
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -68,6 +69,17 @@ def run_integer(
     if trace is not None:
         trace[names.HEAD] = scores
     return scores
+
+
+def integer_layers(net: IntegerNet, images: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`run_integer` on uint8 numpy images ``[N, C, H, W]``: every layer's output (the
+    ``trace`` keys) and the best class per image (``names.TOP1``: among equal scores the lowest
+    index, as the accelerator's LabelSelect), as numpy arrays."""
+    trace: dict[str, Tensor] = {}
+    scores = run_integer(net, torch.from_numpy(images), trace=trace).numpy()
+    out = {k: v.numpy() for k, v in trace.items()}
+    out[names.TOP1] = scores.argmax(axis=1)
+    return out
 
 
 class IntegerBiRealNet(nn.Module):
