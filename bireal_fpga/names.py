@@ -23,13 +23,21 @@ RTL = "rtl"  # every layer's SystemVerilog, memory images, the top, manifest.jso
 RTL_MANIFEST = "manifest.json"  # in rtl/: what the design is (ports, files, FIFOs, weights)
 SIM = "sim"  # the compiled Verilator model of the stitched top
 SYNTH = "synth.json"  # Yosys resource estimates per layer and in total
+SHELL = "shell"  # the Verilog-2001 shell (AXI DMA streams, AXI-Lite control), shell.json
+SHELL_MANIFEST = "shell.json"  # in shell/: ports, stream widths, register map, build id
+SHELL_SIM = "shell_sim"  # the compiled Verilator model of shell + accelerator (a DMA's view)
+VIVADO = "vivado"  # the Vivado project as generated TCL, with its sources (no tool run)
+VIVADO_WORK = "vivado_work"  # where Vivado runs (kept after a failure for its logs)
+BITSTREAM = "bitstream"  # <base>.bit, <base>.hwh, Vivado's reports, manifest.json
+BITSTREAM_MANIFEST = "manifest.json"  # in bitstream/ and bitstreams/<BOARD>/
+REPORT_HTML = "report.html"  # report.json for people: tables and plots, readable offline
 FIT = "fit.json"  # the fit loop: the cost model's correction after Yosys overturned a verdict
 REPORT = "report.json"  # what the build did and measured
 CONFIG = "build_config.json"  # the BuildConfig the build ran with
 FLOW_DIR = ".flow"  # per-step records (input hashes, output hashes), staging, lock
 ARTEFACTS: tuple[str, ...] = (
     *(MODEL, INTEGER, QONNX, HW, SPECIALIZED, FOLDED, FOLDING_CONFIG, RTL_GRAPH, RTL, SIM),
-    *(SYNTH, FIT, REPORT, CONFIG),
+    *(SYNTH, SHELL, SHELL_SIM, VIVADO, BITSTREAM, FIT, REPORT, REPORT_HTML, CONFIG),
 )
 
 # ---- layer outputs ----------------------------------------------------------------------------

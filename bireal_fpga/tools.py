@@ -7,6 +7,7 @@ project's venv by ``make``. Vivado is optional: only the bitstream stage needs i
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -100,3 +101,34 @@ def find_vivado() -> Path | None:
     if home and (Path(home) / "bin" / "vivado").is_file():
         return Path(home) / "bin" / "vivado"
     return None
+
+
+def require_vivado() -> Path:
+    """Vivado's executable (:func:`find_vivado`), or :class:`ToolNotFound` saying how to get it."""
+    exe = find_vivado()
+    if exe is None:
+        raise ToolNotFound(
+            "Vivado is not installed here (no 'vivado' on PATH, no $XILINX_VIVADO/bin/vivado): "
+            "source <Xilinx install>/Vivado/<version>/settings64.sh first"
+        )
+    return exe
+
+
+_VIVADO_VERSION = re.compile(r"\bVivado v(\d{4}\.\d+(?:\.\d+)?)")
+
+
+def vivado_version(exe: Path | None = None, *, timeout_s: float = 120.0) -> str | None:
+    """The version Vivado reports (``vivado -version``: "Vivado v2023.2 (64-bit)" -> "2023.2"),
+    or None when it is not installed or says nothing recognisable. Starting Vivado takes some
+    seconds; the bitstream build itself records ``version -short`` from inside Vivado."""
+    exe = exe or find_vivado()
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run(
+            [str(exe), "-version"], capture_output=True, text=True, timeout=timeout_s
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = _VIVADO_VERSION.search(out.stdout + out.stderr)
+    return found.group(1) if found else None

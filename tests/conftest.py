@@ -2,8 +2,10 @@
 
 - the real ``bireal-fpga`` command as a subprocess (:func:`cli`) and its result checks;
 - session builds of the ``tiny`` preset for PYNQ-Z2, made once through the flow's Python API
-  and shared by every test file: ``tiny_hw`` (to the folded HW graph), ``tiny_rtl`` (to the
-  simulated RTL) and ``tiny_folded`` (a fresh copy of the folded graph per test). They are
+  and shared by every test file: ``tiny_hw`` (to the folded HW graph), ``tiny_rtl`` (the whole
+  build without Yosys: simulated RTL, shell, Vivado project; no Vivado here), ``tiny_loaded``
+  (its RTL with run-time loaded weights) and ``tiny_folded`` (a fresh copy of the folded graph
+  per test). They are
   never modified: a test that changes a build copies its folder first.
 
 Test modules import them as plain functions (pytest puts ``tests/`` on ``sys.path``, the
@@ -34,10 +36,13 @@ TIMEOUT_S = 600.0
 Proc = subprocess.CompletedProcess[str]
 
 
-def run(argv: Sequence[object], *, timeout: float = TIMEOUT_S) -> Proc:
-    """Run ``argv`` (any command, e.g. ``torchrun``) with :data:`ENV`, capturing its output."""
+def run(
+    argv: Sequence[object], *, timeout: float = TIMEOUT_S, env: dict[str, str] | None = None
+) -> Proc:
+    """Run ``argv`` (any command, e.g. ``torchrun``) with :data:`ENV` (or ``env``), capturing
+    its output."""
     return subprocess.run(
-        [str(a) for a in argv], capture_output=True, text=True, timeout=timeout, env=ENV
+        [str(a) for a in argv], capture_output=True, text=True, timeout=timeout, env=env or ENV
     )
 
 
@@ -87,12 +92,14 @@ def tiny_hw(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_rtl(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``tiny`` for PYNQ-Z2 built in one go down to the simulated RTL (8 check images, no
-    Yosys: the synth tests run their own): the build folder."""
+    """``tiny`` for PYNQ-Z2 built in one go (8 check images, no Yosys: the synth tests run
+    their own; the bitstream step is skipped unless Vivado is installed; nothing published):
+    the build folder."""
     from bireal_fpga.flow import BuildConfig, build
 
     out = tmp_path_factory.mktemp("tiny_rtl") / "build"
-    build(BuildConfig("tiny", "PYNQ-Z2", str(out), n_check=8, synth=False), log=_quiet)
+    cfg = BuildConfig("tiny", "PYNQ-Z2", str(out), n_check=8, synth=False, bitstream_dir=None)
+    build(cfg, log=_quiet)
     return out
 
 
@@ -105,3 +112,27 @@ def tiny_folded(tiny_hw: Path):
 
     finn_ready()
     return ModelWrapper(str(tiny_hw / "folded.onnx"))
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_rtl: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of ``tiny_rtl`` whose binary MVAUs keep their weights in UltraRAM, loaded at run
+    time over the weight bus (re-stitched from rtl.onnx; only ``rtl/`` is new: the build's
+    later artefacts are of the original design)."""
+    import shutil
+
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from bireal_fpga.rtl.stitch import stitch
+
+    out = tmp_path_factory.mktemp("loaded") / "tiny"
+    shutil.copytree(tiny_rtl, out, ignore=shutil.ignore_patterns("sim", "rtl", "shell*", "viv*"))
+    model = ModelWrapper(str(tiny_rtl / "rtl.onnx"))
+    for node in model.graph.node:
+        inst = getCustomOp(node)
+        if node.op_type.startswith("MVAU") and inst.get_nodeattr("binaryXnorMode"):
+            inst.set_nodeattr("ram_style", "ultra")
+            inst.set_nodeattr("runtime_writeable_weights", 1)
+    stitch(model, out / "rtl")
+    return out

@@ -294,6 +294,7 @@ def test_build_tiny_then_another_source_in_the_same_folder(tmp_path: Path) -> No
         "hw",
         "specialize",
         "folding",
+        "fit-estimate",
     ]
     assert report["golden_check"]["mismatches"] == 0
     assert report["source"] == "tiny"
@@ -303,8 +304,11 @@ def test_build_tiny_then_another_source_in_the_same_folder(tmp_path: Path) -> No
         "rtl",
         "rtlsim",
         "synth",
+        "fit-yosys",
+        "shell",
+        "shell-sim",
+        "vivado",
         "bitstream",
-        "driver",
     ]
     assert (out / "integer.npz").is_file()
     assert IntegerNet.load(out / "integer.npz").input_shape == (3, 16, 16)

@@ -298,7 +298,13 @@ def test_onnx_sources(tmp_path) -> None:
     run = cli("build", good, "--board", "ZCU104", "--out", tmp_path / "ok")
     assert run.returncode == 0, run.stderr
     report = json.loads((tmp_path / "ok" / "report.json").read_text())
-    assert [s["name"] for s in report["stages"]] == ["import", "hw", "specialize", "folding"]
+    assert [s["name"] for s in report["stages"]] == [
+        "import",
+        "hw",
+        "specialize",
+        "folding",
+        "fit-estimate",
+    ]
     run = cli("build", good, "--board", "ZCU104", "--out", tmp_path / "ok2", "--until", "rtl")
     assert_error(run, "--until rtl", "no integer form to verify the RTL against")
     assert not (tmp_path / "ok2").exists()

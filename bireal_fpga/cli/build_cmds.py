@@ -30,6 +30,7 @@ CONFIG_OPTIONS = (
     "jobs",
     "from_step",
     "to_step",
+    "bitstream_dir",
 )
 
 
@@ -40,15 +41,22 @@ CONFIG_OPTIONS = (
 @click.option("--out", "out_dir", default=None, help="the build folder")
 @click.option(
     "--until",
-    type=click.Choice(["integer", "qonnx", "hw", "rtl"]),
+    type=click.Choice(["integer", "qonnx", "hw", "rtl", "bitstream"]),
     default=None,
     help="stop after this group of steps: integer form, QONNX export, HW layers + folding + "
-    "estimates, or RTL (FIFO sizing, generation, stitched simulation, Yosys); the same as "
-    "--to-step with the group's last step",
+    "estimates, RTL (FIFO sizing, generation, stitched simulation, Yosys) or bitstream (shell, "
+    "its simulation, Vivado project, Vivado); the same as --to-step with the group's last step",
 )
 @click.option("--from-step", default=None, help="rerun from this step (see `bireal-fpga steps`)")
 @click.option("--to-step", default=None, help="stop after this step")
-@click.option("--target-fps", default="max", show_default=True, help="'max' or frames/s")
+@click.option("--target-fps", default=None, help="'max' or frames/s (default: the board preset's)")
+@click.option(
+    "--bitstreams",
+    "bitstream_dir",
+    default="bitstreams",
+    show_default=True,
+    help="where a good bitstream is published (<DIR>/<BOARD>/)",
+)
 @click.option("--folding", "folding_config", default=None, help="folding-config JSON to apply")
 @click.option(
     "--cost-model",
@@ -84,7 +92,8 @@ def build(
     until: str | None,
     **options: Any,
 ) -> None:
-    """Build SOURCE (checkpoint, spec or exported .onnx) for BOARD into a build folder.
+    """Build SOURCE (checkpoint, spec or exported .onnx; default: the board's model) for
+    BOARD into a build folder.
 
     Every step records what it read: a rerun reuses the steps whose inputs did not change and
     continues an interrupted build. Flags override the values of --config.
@@ -99,13 +108,16 @@ def build(
         for name, value in options.items()
         if ctx.get_parameter_source(name) != ParameterSource.DEFAULT
     }
+    if source is None and config_file is None and options["board"] is not None:
+        from bireal_fpga.boards import load_board
+
+        source = load_board(options["board"]).default_model  # the board preset's model
     if source is not None:
         given["source"] = source
     if config_file is not None:
         cfg = load_config(config_file, **given)
     else:
         required = (
-            (source, "SOURCE"),
             (options["board"], "--board"),
             (options["out_dir"], "--out"),
         )
@@ -122,7 +134,10 @@ def build(
     report = result.report
     for line in summary_lines(report):
         click.echo(f"[build] {line}", err=True)
+    for skipped in report.get("skipped", []):  # the last line says what did not run
+        click.echo(f"{skipped['name']} skipped: {skipped['reason']}", err=True)
     summary = {k: report[k] for k in ("complete", "stages", "missing_stages")}
+    summary["skipped"] = report.get("skipped", [])
     if "estimates" in report:
         est = report["estimates"]
         summary["estimates"] = {k: est[k] for k in ("fps", "clock_mhz", "bottleneck", "fits")}
@@ -134,8 +149,6 @@ def build(
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """What a finished build tells its user, in a few lines."""
-    from bireal_fpga.flow.runner import LATER_STAGES
-
     lines = []
     board = report["board"]["name"]
     if "estimates" in report:
@@ -171,11 +184,31 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             f"fit loop: {len(fit['iterations'])} refolding(s) after Yosys; correction "
             + ", ".join(f"{k} x{v:.3f}" for k, v in fit.get("correction", {}).items())
         )
-    done = [s["name"] for s in report["stages"]]
-    lines.append(
-        f"stopped after step '{done[-1] if done else '-'}'; not implemented yet: "
-        + ", ".join(LATER_STAGES)
-    )
+    check = (report.get("shell") or {}).get("check")
+    if check:
+        lines.append(
+            f"shell: {check['n']} images in batches of "
+            + ", ".join(str(b["images"]) for b in check["batches"])
+            + " through the AXI-Lite registers and DMA streams (random back-pressure) == "
+            "PyTorch integer form, TLAST on each batch's last beat"
+        )
+    viv = report.get("vivado") or {}
+    if viv.get("status") == "done":
+        t = viv.get("timing") or {}
+        lines.append(
+            f"Vivado {viv.get('version')}: WNS {t.get('wns_ns')} ns at {t.get('clock_mhz')} "
+            f"MHz; bitstream {viv.get('published') or viv.get('bitstream')}"
+        )
+    elif viv.get("project"):
+        lines.append(f"Vivado project: {viv['project']} (finish it: {viv.get('command')})")
+    done = [s["name"] for s in report["stages"] if not s.get("skipped")]
+    if report["missing_stages"]:
+        lines.append(
+            f"stopped after step '{done[-1] if done else '-'}'; not run: "
+            + ", ".join(report["missing_stages"])
+        )
+    else:
+        lines.append("complete: every step ran")
     return lines
 
 
@@ -203,9 +236,9 @@ def steps(as_json: bool) -> None:
         return
     for r in rows:
         only = "" if len(r["sources"]) > 1 else f" [{r['sources'][0]} source]"
-        click.echo(f"{r['name']:<13} {r['group']:<8} {r['summary']}{only}")
+        click.echo(f"{r['name']:<13} {r['group']:<9} {r['summary']}{only}")
         click.echo(
-            f"{'':<22}reads {', '.join(r['reads']) or '-'}; writes {', '.join(r['writes']) or '-'}"
+            f"{'':<23}reads {', '.join(r['reads']) or '-'}; writes {', '.join(r['writes']) or '-'}"
         )
 
 

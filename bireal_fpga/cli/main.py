@@ -18,7 +18,15 @@ class _Cli(click.Group):
         try:
             return super().invoke(ctx)
         except BiRealError as exc:
-            click.echo(f"error: {exc}", err=True)
+            # an error that carries a log's tail (a failed Vivado run) prints the tail first,
+            # so the last line is still the one error line
+            summary = getattr(exc, "summary", None)
+            if summary is not None:
+                for line in getattr(exc, "tail", []):
+                    click.echo(f"  | {line}", err=True)
+                click.echo(f"error: {summary}", err=True)
+            else:
+                click.echo(f"error: {exc}", err=True)
             sys.exit(2)
 
 

@@ -1,4 +1,4 @@
-"""``bireal-fpga models`` and ``info``: the presets and the size of a spec."""
+"""``bireal-fpga models``, ``boards`` and ``info``: the presets and the size of a spec."""
 
 from __future__ import annotations
 
@@ -38,6 +38,29 @@ def models(as_json: bool) -> None:
 
 
 @click.command()
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def boards(as_json: bool) -> None:
+    """List the board presets: chip, PS, clock, and what `make build BOARD=...` builds."""
+    from dataclasses import asdict
+
+    from bireal_fpga.boards import board_names, load_board
+
+    rows = [asdict(load_board(name)) for name in board_names()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(
+        f"{'board':<11} {'part':<22} {'PS':<18} {'MHz':>4}  {'default model':<19} "
+        f"{'target FPS':>10}"
+    )
+    for r in rows:
+        click.echo(
+            f"{r['name']:<11} {r['part']:<22} {r['ps']:<18} {r['clock_mhz']:>4g}  "
+            f"{r['default_model']:<19} {r['target_fps']!s:>10}"
+        )
+
+
+@click.command()
 @click.argument("spec")
 @click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE", help="override a field")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
@@ -61,4 +84,4 @@ def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
         )
 
 
-COMMANDS = [models, info]
+COMMANDS = [models, boards, info]

@@ -40,7 +40,8 @@ class BuildConfig:
             PYNQ-Z2; case-insensitive).
         out_dir: the build folder. The build owns it: it holds one artefact per step and the
             records that let a rerun reuse every step whose inputs did not change.
-        target_fps: ``"max"`` (the fastest folding that fits the board) or frames per second.
+        target_fps: ``"max"`` (the fastest folding that fits the board) or frames per second;
+            None: the board preset's ``target_fps``.
         folding_config: a FINN folding-config JSON (as the build writes it) that replaces the
             automatic folding.
         cost_model: what folding prices a design with: ``"rtl"`` (this project's RTL,
@@ -58,12 +59,17 @@ class BuildConfig:
         from_step: rerun from this step even where its inputs are unchanged (the steps
             before it must be complete).
         to_step: stop after this step (default: the last step the source allows).
+        bitstream_dir: where a good bitstream is published, as ``<bitstream_dir>/<BOARD>/``
+            (``<base>.bit``, ``<base>.hwh``, ``manifest.json``); None: only in the build
+            folder's ``bitstream/``.
+        vivado_timeout_s: the longest Vivado may run (synthesis to bitstream) before the
+            build stops with its log.
     """
 
     source: str
     board: str
     out_dir: str
-    target_fps: str = "max"
+    target_fps: str | None = None
     folding_config: str | None = None
     cost_model: str = "rtl"
     top1: bool = False
@@ -74,6 +80,8 @@ class BuildConfig:
     jobs: int = 2
     from_step: str | None = None
     to_step: str | None = None
+    bitstream_dir: str | None = "bitstreams"
+    vivado_timeout_s: int = 12 * 3600
 
     def __post_init__(self) -> None:
         def bad(name: str, value: object, want: str) -> ConfigError:
@@ -84,9 +92,9 @@ class BuildConfig:
             if not isinstance(value, str) or not value:
                 raise bad(name, value, "a non-empty string is required")
         fps = self.target_fps
-        if isinstance(fps, bool) or not isinstance(fps, (str, int, float)):
+        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (str, int, float))):
             raise bad("target_fps", fps, "'max' or a positive number")
-        if fps != "max":
+        if fps is not None and fps != "max":
             try:
                 value = float(fps)
             except ValueError:
@@ -96,14 +104,15 @@ class BuildConfig:
             object.__setattr__(self, "target_fps", f"{value:g}")
         if self.cost_model not in COST_MODELS:
             raise bad("cost_model", self.cost_model, f"one of {', '.join(COST_MODELS)}")
-        for name, lo in (("n_check", 1), ("seed", 0), ("fit_iterations", 0), ("jobs", 1)):
+        numbers = (("n_check", 1), ("seed", 0), ("fit_iterations", 0), ("jobs", 1))
+        for name, lo in (*numbers, ("vivado_timeout_s", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lo:
                 raise bad(name, value, f"an integer >= {lo}")
         for name in ("top1", "synth"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, getattr(self, name), "true or false")
-        for name in ("folding_config", "from_step", "to_step"):
+        for name in ("folding_config", "from_step", "to_step", "bitstream_dir"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise bad(name, value, "a non-empty string or null")

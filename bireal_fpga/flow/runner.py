@@ -50,9 +50,8 @@ from bireal_fpga.flow.records import (
     read_record,
     write_json_atomic,
 )
-from bireal_fpga.flow.state import SOURCE_MODEL, SOURCE_ONNX, BuildState, Step
+from bireal_fpga.flow.state import SOURCE_MODEL, SOURCE_ONNX, BuildState, Step, StepSkipped
 
-LATER_STAGES = ("bitstream", "driver")  # not implemented yet (later issues add these steps)
 FIT_RESOURCES = ("LUT", "BRAM36", "URAM", "DSP")
 
 
@@ -194,6 +193,7 @@ class _Run:
             raise BuildError(f"folding config '{folding}' does not exist")
         self.folding_key = file_digest(Path(folding)) if folding else None
         self.stages: list[dict[str, Any]] = []
+        self.skipped: list[dict[str, str]] = []  # steps skipped (StepSkipped) in this run
 
     # ---- records ------------------------------------------------------------------------
     def record_path(self, step: Step) -> Path:
@@ -287,7 +287,7 @@ class _Run:
                 return
 
     # ---- report ---------------------------------------------------------------------------
-    def report(self, done: list[Step], complete: bool = False) -> dict[str, Any]:
+    def report(self, done: list[Step]) -> dict[str, Any]:
         report: dict[str, Any] = {
             "version": __version__,
             "code": code_digest(),
@@ -304,10 +304,13 @@ class _Run:
         if fit.is_file():
             report["fit_loop"] = json.loads(fit.read_text())
         ran = {s.name for s in done}
-        report["complete"] = complete
-        report["missing_stages"] = [s.name for s in self.table if s.name not in ran] + list(
-            LATER_STAGES
-        )
+        report["missing_stages"] = [s.name for s in self.table if s.name not in ran]
+        report["complete"] = not report["missing_stages"]
+        if self.skipped:
+            report["skipped"] = list(self.skipped)
+            if "vivado" in report and any(s["name"] == "bitstream" for s in self.skipped):
+                reason = next(s["reason"] for s in self.skipped if s["name"] == "bitstream")
+                report["vivado"] = {**report["vivado"], "status": "skipped", "reason": reason}
         return report
 
     def write_report(self, done: list[Step]) -> dict[str, Any]:
@@ -360,6 +363,15 @@ class _Run:
         finally:
             _remove(staging)
         self.stages.append({"name": step.name, "seconds": seconds, "reused": False})
+
+    def skip(self, step: Step, reason: str, unavailable: dict[str, str]) -> None:
+        """Record a skipped step (no record, no outputs: a later build runs it)."""
+        self.invalidate_from(self.table.index(step))
+        for artefact in step.writes:
+            unavailable[artefact] = step.name
+        self.skipped.append({"name": step.name, "reason": reason})
+        self.stages.append({"name": step.name, "seconds": 0.0, "reused": False, "skipped": reason})
+        self.log(f"[build] {step.name} skipped: {reason}")
 
     def fit_again(self, done: list[Step]) -> bool:
         """After ``synth``: whether the fit loop folds again (and ``fit.json`` says how)."""
@@ -414,9 +426,16 @@ class _Run:
         done: list[Step] = []
         index = 0
         self.prune(len(self.table))  # records of steps that do not apply to this source
+        unavailable: dict[str, str] = {}  # artefact -> the skipped step that writes it
         while index < len(self.plan):
             step = self.plan[index]
             tindex = self.table.index(step)
+            needs = [a for a in step.reads if a in unavailable]
+            if needs:
+                reason = f"needs '{needs[0]}' of the skipped step '{unavailable[needs[0]]}'"
+                self.skip(step, reason, unavailable)
+                index += 1
+                continue
             key = self.key(step, tindex)
             record = self.reusable(step, key) if index < from_index else None
             tag = f"[build] {index + 1}/{len(self.plan)} {step.name}"
@@ -427,6 +446,11 @@ class _Run:
                 self.log(f"{tag} ...")
                 try:
                     self.run_step(step, tindex, key, done)
+                except StepSkipped as skipped:
+                    self.skip(step, str(skipped), unavailable)
+                    self.write_report(done)
+                    index += 1
+                    continue
                 except BaseException:
                     self.prune(tindex)  # the failed step's old outputs belong to other inputs
                     self.write_report(done)
@@ -442,6 +466,18 @@ class _Run:
         return self.write_report(done)
 
 
+def _html_report(folder: Path, log: Callable[[str], None]) -> None:
+    """``report.html`` from the ``report.json`` of the build (also of a failed one)."""
+    if not (folder / names.REPORT).is_file():
+        return
+    try:
+        from bireal_fpga.report.html import write_html_report
+
+        write_html_report(folder)
+    except Exception as exc:  # the report for people must never hide the build's own result
+        log(f"[build] report.html not written: {type(exc).__name__}: {exc}")
+
+
 def run(
     cfg: BuildConfig,
     *,
@@ -455,6 +491,8 @@ def run(
     table = list(STEPS if steps is None else steps)
     board = load_board(cfg.board)  # validates the board before anything is written
     cfg = cfg.replace(board=board.name)
+    if cfg.target_fps is None:  # the board's default
+        cfg = cfg.replace(target_fps=str(board.target_fps))
     plan = plan_steps(cfg, table)
     out = Path(cfg.out_dir)
     _check_folder(out)
@@ -466,7 +504,10 @@ def run(
         with _locked(runner.flow):
             _remove(runner.flow / "staging")
             cfg.save(out / names.CONFIG)
-            report = runner.go()
+            try:
+                report = runner.go()
+            finally:
+                _html_report(out, log)
     except BaseException:
         if created and not any(runner.flow.glob("*.json")):  # nothing made: leave nothing
             shutil.rmtree(out, ignore_errors=True)

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from bireal_fpga.boards import Board
+from bireal_fpga.errors import BiRealError
 
 if TYPE_CHECKING:
     from bireal_fpga.flow.config import BuildConfig
@@ -61,6 +62,13 @@ class BuildState:
     def with_report(self, **entries: Any) -> BuildState:
         """The state with ``entries`` added to this step's part of ``report.json``."""
         return dataclasses.replace(self, added=MappingProxyType({**self.added, **entries}))
+
+
+class StepSkipped(BiRealError):
+    """Raised by a step that cannot run here for a reason that is not an error (a tool that
+    is not installed: ``bitstream`` without Vivado). The runner records the reason, writes no
+    record (so a later build where the tool exists runs the step), skips the steps that need
+    its outputs, prints ``<step> skipped: <reason>`` and ends the build successfully."""
 
 
 StepFn = Callable[[BuildState, "BuildConfig"], BuildState]

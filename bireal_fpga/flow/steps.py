@@ -10,8 +10,9 @@ group     steps
 ========  =================================================================================
 integer   model, integer, golden-check
 qonnx     qonnx (or, for a ``.onnx`` source, import)
-hw        hw, specialize, folding
-rtl       fifo-sizing, rtl, rtlsim, synth
+hw        hw, specialize, folding, fit-estimate
+rtl       fifo-sizing, rtl, rtlsim, synth, fit-yosys
+bitstream shell, shell-sim, vivado, bitstream
 ========  =================================================================================
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +31,50 @@ from bireal_fpga.boards import Board
 from bireal_fpga.errors import BiRealError
 from bireal_fpga.flow.compare import Tally
 from bireal_fpga.flow.config import BuildConfig
-from bireal_fpga.flow.state import SOURCE_MODEL, SOURCE_ONNX, BuildState, Step
+from bireal_fpga.flow.state import SOURCE_MODEL, SOURCE_ONNX, BuildState, Step, StepSkipped
 
 SIZING_FRAMES = 64  # most frames of the FIFO-sizing simulation (8, doubled until steady)
-GROUPS = ("integer", "qonnx", "hw", "rtl")
+GROUPS = ("integer", "qonnx", "hw", "rtl", "bitstream")
+SHELL_BATCHES = (1, 7)  # the shell check's batch sizes (then the rest of the check images)
+SHELL_STALL = 0.2  # its DMAs' chance to withhold valid / ready each cycle
 
 
 class CheckFailed(BiRealError):
     """A check step found that a stage differs from the PyTorch integer form."""
+
+
+class DoesNotFit(BiRealError):
+    """The design does not fit the board (by the cost model, or by Yosys)."""
+
+
+FIT_KEYS = ("LUT", "FF", "BRAM36", "URAM", "DSP")
+
+
+def resource_table(total: dict[str, float], board: Board) -> list[str]:
+    """Lines of a resource table: used, available, share."""
+    lines = [f"{'':8}{'used':>12}{'of':>10}{'share':>8}"]
+    for k in FIT_KEYS:
+        if k not in total:  # a resource the estimate does not price (the cost model's FF)
+            continue
+        have = board.resources.get(k, 0)
+        used = float(total.get(k, 0))
+        share = f"{100 * used / have:.0f} %" if have else ("-" if not used else "inf")
+        lines.append(f"{k:8}{used:12,.1f}{have:10,}{share:>8}")
+    return lines
+
+
+def over_capacity(total: dict[str, float], board: Board) -> list[str]:
+    return [k for k in FIT_KEYS if float(total.get(k, 0)) > board.resources.get(k, 0)]
+
+
+def largest_consumer(per_layer: dict[str, dict[str, Any]], resource: str) -> tuple[str, float]:
+    name = max(per_layer, key=lambda n: float(per_layer[n].get(resource, 0)))
+    return name, float(per_layer[name].get(resource, 0))
+
+
+def say(message: str) -> None:
+    """A line for the user, on stderr with the build's log (stdout carries the summary)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def check_images(shape: tuple[int, int, int], n: int, seed: int) -> np.ndarray:
@@ -207,9 +245,8 @@ def step_folding(state: BuildState, cfg: BuildConfig) -> BuildState:
     cost = cost_model(cfg, correction)
     folding_file = Path(cfg.folding_config) if cfg.folding_config else None
     specialized = ModelWrapper(str(state.input(names.SPECIALIZED)))
-    folded, est = fold(
-        specialized, state.board, cfg.target_fps, cost=cost, config_file=folding_file
-    )
+    target = cfg.target_fps if cfg.target_fps is not None else str(state.board.target_fps)
+    folded, est = fold(specialized, state.board, target, cost=cost, config_file=folding_file)
     folded.save(str(state.output(names.FOLDED)))
     config = folding_config(folded)
     state.output(names.FOLDING_CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
@@ -219,6 +256,30 @@ def step_folding(state: BuildState, cfg: BuildConfig) -> BuildState:
         estimates["total_uncorrected"] = raw.total
         estimates["correction"] = correction
     return state.with_report(folding=config, estimates=estimates)
+
+
+def step_fit_estimate(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """The cost model's verdict before any RTL: a design whose estimates exceed the chip stops
+    here (the resource table and the largest consumer), before FIFO sizing, simulation and
+    Yosys. One within the chip but above the cost model's place-and-route margin goes on, and
+    Yosys decides."""
+    est = state.report["estimates"]
+    total = est["total"]
+    over = over_capacity(total, state.board)
+    table = resource_table(total, state.board)
+    verdict = {"fits": not over, "over": over, "margin_ok": bool(est.get("fits"))}
+    if over:
+        worst = max(over, key=lambda k: float(total[k]) / max(state.board.resources[k], 1))
+        name, amount = largest_consumer(est["per_layer"], worst)
+        for line in table:
+            say(f"[build]   {line}")
+        raise DoesNotFit(
+            f"the design does not fit {state.board.name} by the {est['cost_model']} cost "
+            f"model: {worst} {float(total[worst]):,.0f} of {state.board.resources[worst]:,} "
+            f"(largest consumer {name}: {amount:,.0f}); lower --target-fps or choose a "
+            "smaller model"
+        )
+    return state.with_report(fit_estimate={**verdict, "table": table})
 
 
 # ---- rtl --------------------------------------------------------------------------------------
@@ -352,6 +413,211 @@ def step_synth(state: BuildState, cfg: BuildConfig) -> BuildState:
     return state.with_report(rtl={"resources": resources, "fits": fits, "cost_model": priced})
 
 
+def step_fit_yosys(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """Yosys confirms or overturns the cost model's verdict; a design that Yosys says does not
+    fit stops here, before the shell and Vivado (the fit loop, ``--target-fps max``, has
+    folded again before this step runs)."""
+    record = json.loads(state.input(names.SYNTH).read_text())
+    model_fits = not over_capacity(state.report["estimates"]["total"], state.board)
+    if record["resources"] is None:
+        return state.with_report(fit_yosys={"checked": False, "cost_model_fits": model_fits})
+    total = record["resources"]["total"]
+    over = over_capacity(total, state.board)
+    verdict = {
+        "checked": True,
+        "fits": not over,
+        "over": over,
+        "cost_model_fits": model_fits,
+        "confirmed": model_fits == (not over),
+    }
+    if over:
+        worst = over[0]
+        name, amount = largest_consumer(record["resources"]["per_layer"], worst)
+        for line in resource_table(total, state.board):
+            say(f"[build]   {line}")
+        raise DoesNotFit(
+            f"Yosys: the design does not fit {state.board.name}: {worst} "
+            f"{float(total[worst]):,.0f} of {state.board.resources[worst]:,} (largest consumer "
+            f"{name}: {amount:,.0f}); stopping before Vivado: lower --target-fps"
+        )
+    return state.with_report(fit_yosys=verdict)
+
+
+# ---- bitstream --------------------------------------------------------------------------------
+
+
+def build_id(state: BuildState) -> int:
+    """The build's id (the shell's ``BUILD_ID`` register): the first 32 bits of the hash of
+    the RTL folder, so a bitstream names the design it holds."""
+    from bireal_fpga.flow.records import artefact_digest
+
+    return int(str(artefact_digest(state.input(names.RTL)))[:8], 16)
+
+
+def step_shell(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """The Verilog-2001 shell around the stitched top (AXI DMA streams with TLAST, AXI4-Lite
+    control, the weight stream) -> ``shell/`` (``bireal_shell.v``, ``shell.json``)."""
+    from bireal_fpga.integer.params import IntegerNet
+    from bireal_fpga.rtl.stitch import load_design
+    from bireal_fpga.shell.generate import write_shell
+
+    design = load_design(state.input(names.RTL))
+    c, h, w = IntegerNet.load(state.input(names.INTEGER)).input_shape
+    p = write_shell(
+        design,
+        state.output(names.SHELL),
+        build_id=build_id(state),
+        clock_mhz=state.board.clock_mhz,
+        image_shape=(h, w, c),
+    )
+    return state.with_report(
+        shell={
+            "build_id": f"0x{p.build_id:08x}",
+            "image_dma_bits": p.in_dma_bits,
+            "output_dma_bits": p.out_dma_bits,
+            "weight_beats": p.wgt_total,
+        }
+    )
+
+
+def step_shell_sim(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """The shell + accelerator in Verilator, driven as the board drives them (register writes,
+    DMA byte buffers, the weights first, random back-pressure on every stream), on batches of
+    the check images == the PyTorch integer form, TLAST on each batch's last beat, the
+    registers read back -> ``shell_sim/`` (the compiled model, which a driver's simulation
+    backend runs)."""
+    from bireal_fpga.arch import shell as arch
+    from bireal_fpga.integer.forward import integer_layers
+    from bireal_fpga.integer.params import IntegerNet
+    from bireal_fpga.rtlsim.shell_sim import SIM_EXE, ShellSim
+    from bireal_fpga.rtlsim.stitched import mismatched_images
+    from bireal_fpga.shell.generate import load_shell
+
+    net = IntegerNet.load(state.input(names.INTEGER))
+    images = check_images(tuple(net.input_shape), cfg.n_check, cfg.seed)  # type: ignore[arg-type]
+    ref = integer_layers(net, images)[names.HEAD]
+    sim = ShellSim(state.input(names.RTL), state.input(names.SHELL), state.scratch("build"))
+    exe = sim.build()
+    sizes = [b for b in SHELL_BATCHES if b <= len(images)]
+    rest = len(images) - sum(sizes)
+    sizes += [rest] if rest > 0 else []
+    bounds = np.cumsum([0, *sizes])
+    edges = zip(bounds[:-1], bounds[1:], strict=True)
+    parts = [images[a:b].transpose(0, 2, 3, 1) for a, b in edges]
+    want_id = int(load_shell(state.input(names.SHELL))["build_id"], 16)
+    # one run from reset: the weights, then the batches one after the other
+    runs = sim.run_batches(parts, state.scratch("batches"), stall=SHELL_STALL, seed=cfg.seed)
+    batches: list[dict[str, Any]] = []
+    mismatches, first = 0, None
+    for k, (n, run, start) in enumerate(zip(sizes, runs, bounds, strict=False)):
+        regs = run.registers
+        status = regs["STATUS"]
+        problems = []
+        if status & arch.STATUS_BUSY or not status & arch.STATUS_DONE:
+            problems.append(f"STATUS 0x{status:x} after the batch (want DONE, not BUSY)")
+        if not status & arch.STATUS_WEIGHTS_LOADED:
+            problems.append("STATUS says the weights are not loaded")
+        if regs["IMAGES_DONE"] != n or regs["BATCH"] != n:
+            problems.append(f"IMAGES_DONE {regs['IMAGES_DONE']}, BATCH {regs['BATCH']} != {n}")
+        if regs["BUILD_ID"] != want_id or regs["MAGIC"] != arch.MAGIC:
+            problems.append(f"BUILD_ID 0x{regs['BUILD_ID']:x} / MAGIC 0x{regs['MAGIC']:x}")
+        if problems:
+            raise CheckFailed(f"shell simulation, batch {k} of {n}: " + "; ".join(problems))
+        bad = mismatched_images(run.outputs, ref[start : start + n])
+        if bad and first is None:
+            first = f"image {int(start) + bad[0]} (batch {k} of {n} images)"
+        mismatches += len(bad)
+        batches.append({"images": n, "cycles": run.cycles, "bytes_out": run.received})
+    if mismatches:
+        raise CheckFailed(
+            f"the shell simulation differs from the PyTorch integer form on {mismatches} of "
+            f"{len(images)} images; first: {first}"
+        )
+    out = state.output(names.SHELL_SIM)
+    out.mkdir()
+    shutil.copy2(exe, out / SIM_EXE)
+    return state.with_report(
+        shell={
+            "check": {
+                "n": len(images),
+                "mismatches": 0,
+                "first_mismatch": None,
+                "batches": batches,
+                "stall": SHELL_STALL,
+            }
+        }
+    )
+
+
+def step_vivado_project(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """The Vivado project as generated TCL with its sources (block design: PS, AXI DMAs, the
+    shell; synthesis, implementation, reports, bitstream + hardware handoff); no tool runs
+    -> ``vivado/``."""
+    from bireal_fpga.vivado.project import prepare_project
+
+    project = prepare_project(
+        state.output(names.VIVADO),
+        rtl_dir=state.input(names.RTL),
+        shell_dir=state.input(names.SHELL),
+        board=state.board,
+        clock_mhz=state.board.clock_mhz,
+    )
+    # the command as it will read once the project is in place (it is prepared in staging)
+    command = project.command_in(state.folder / names.VIVADO_WORK)
+    staged, final = (
+        str(state.output(names.VIVADO).resolve()),
+        str(state.input(names.VIVADO).resolve()),
+    )
+    command = command.replace(staged, final)
+    return state.with_report(vivado={"project": str(state.input(names.VIVADO)), "command": command})
+
+
+def step_bitstream(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """Vivado runs the project (when it is installed): timing and utilization checked, the
+    bitstream and its hardware handoff -> ``bitstream/`` (with ``manifest.json``), then
+    published to ``<bitstream_dir>/<BOARD>/``. Without Vivado the step is skipped, and the
+    command that finishes the project is printed."""
+    from bireal_fpga.flow.records import file_digest
+    from bireal_fpga.tools import find_vivado
+    from bireal_fpga.vivado.bitstreams import collect_bitstream, publish_bitstream
+    from bireal_fpga.vivado.project import load_project
+    from bireal_fpga.vivado.run import run_vivado
+
+    project = load_project(state.input(names.VIVADO))
+    if find_vivado() is None:
+        say(f"[build] the Vivado project is ready: {state.input(names.VIVADO)}")
+        say(f"[build] to finish it where Vivado is installed: {project.command}")
+        raise StepSkipped("Vivado not found")
+    result = run_vivado(
+        state.input(names.VIVADO),
+        work_dir=state.folder / names.VIVADO_WORK,
+        timeout_s=cfg.vivado_timeout_s,
+        log=lambda line: say(f"[vivado] {line}"),
+        jobs=cfg.jobs,
+    )
+    out = state.output(names.BITSTREAM)
+    manifest = collect_bitstream(
+        result,
+        out,
+        board=state.board,
+        model_sha256=file_digest(state.input(names.MODEL)),
+        shell_dir=state.input(names.SHELL),
+    )
+    published = None
+    if cfg.bitstream_dir:
+        published = publish_bitstream(out, Path(cfg.bitstream_dir), state.board.name)
+    return state.with_report(
+        vivado={
+            "status": "done",
+            "version": manifest.get("vivado_version"),
+            "utilization": manifest.get("resources"),
+            "timing": manifest.get("timing"),
+            "bitstream": str(state.input(names.BITSTREAM)),
+            "published": str(published) if published else None,
+        }
+    )
+
+
 # ---- the table --------------------------------------------------------------------------------
 
 STEPS: tuple[Step, ...] = (
@@ -429,6 +695,14 @@ STEPS: tuple[Step, ...] = (
         summary="PE/SIMD/memories for the target FPS, estimates",
     ),
     Step(
+        "fit-estimate",
+        step_fit_estimate,
+        reads=(names.FOLDED,),
+        board=("resources",),
+        group="hw",
+        summary="the cost model's verdict: a design beyond the chip stops before RTL",
+    ),
+    Step(
         "fifo-sizing",
         step_fifo_sizing,
         reads=(names.FOLDED,),
@@ -468,6 +742,57 @@ STEPS: tuple[Step, ...] = (
         group="rtl",
         sources=(SOURCE_MODEL,),
         summary="Yosys resource estimates, fits; the cost model beside them",
+    ),
+    Step(
+        "fit-yosys",
+        step_fit_yosys,
+        reads=(names.SYNTH, names.FOLDED),
+        board=("resources",),
+        group="rtl",
+        sources=(SOURCE_MODEL,),
+        summary="Yosys confirms or overturns the cost model; no fit stops before Vivado",
+    ),
+    Step(
+        "shell",
+        step_shell,
+        reads=(names.RTL, names.INTEGER),
+        writes=(names.SHELL,),
+        board=("clock_mhz",),
+        group="bitstream",
+        sources=(SOURCE_MODEL,),
+        summary="Verilog-2001 shell: AXI DMA streams (TLAST), AXI-Lite control, weights",
+    ),
+    Step(
+        "shell-sim",
+        step_shell_sim,
+        reads=(names.SHELL, names.RTL, names.INTEGER),
+        writes=(names.SHELL_SIM,),
+        config=("n_check", "seed"),
+        group="bitstream",
+        sources=(SOURCE_MODEL,),
+        summary="shell + accelerator driven as the DMAs do == PyTorch integer form",
+    ),
+    Step(
+        "vivado",
+        step_vivado_project,
+        reads=(names.RTL, names.SHELL),
+        writes=(names.VIVADO,),
+        board=("part", "board_part", "ps", "axi_port_bits", "clock_mhz", "ps_config"),
+        group="bitstream",
+        sources=(SOURCE_MODEL,),
+        summary="the Vivado project as generated TCL (no tool runs)",
+    ),
+    Step(
+        "bitstream",
+        step_bitstream,
+        reads=(names.VIVADO, names.MODEL, names.SHELL),
+        writes=(names.BITSTREAM,),
+        config=("bitstream_dir", "vivado_timeout_s"),
+        board=("name",),
+        group="bitstream",
+        sources=(SOURCE_MODEL,),
+        summary="Vivado: bitstream + hwh, timing checked, to bitstreams/<BOARD>/ (skipped "
+        "without Vivado)",
     ),
 )
 

