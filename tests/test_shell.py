@@ -33,20 +33,20 @@ def make_shell(build: Path, out: Path) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def shell_sim(tiny_rtl: Path, tmp_path_factory: pytest.TempPathFactory) -> ShellSim:
-    work = tmp_path_factory.mktemp("shell")
-    sim = ShellSim(tiny_rtl / names.RTL, make_shell(tiny_rtl, work / "shell"), work / "sim")
+def compiled_shell(build: Path, work: Path) -> ShellSim:
+    sim = ShellSim(build / names.RTL, make_shell(build, work / "shell"), work / "sim")
     sim.build()
     return sim
+
+
+@pytest.fixture(scope="module")
+def shell_sim(tiny_rtl: Path, tmp_path_factory: pytest.TempPathFactory) -> ShellSim:
+    return compiled_shell(tiny_rtl, tmp_path_factory.mktemp("shell"))
 
 
 @pytest.fixture(scope="module")
 def loaded_sim(tiny_loaded: Path, tmp_path_factory: pytest.TempPathFactory) -> ShellSim:
-    work = tmp_path_factory.mktemp("shell_loaded")
-    sim = ShellSim(tiny_loaded / names.RTL, make_shell(tiny_loaded, work / "shell"), work / "sim")
-    sim.build()
-    return sim
+    return compiled_shell(tiny_loaded, tmp_path_factory.mktemp("shell_loaded"))
 
 
 def images_and_reference(build: Path, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
