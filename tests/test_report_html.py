@@ -106,8 +106,8 @@ def stopped_after_folding(report: dict[str, Any]) -> dict[str, Any]:
     cut = names_.index("folding") + 1
     out["missing_stages"] = names_[cut:] + [s for s in out["missing_stages"] if s not in names_]
     out["stages"] = out["stages"][:cut]
-    for key in ("fifo_sizing", "rtl"):
-        del out[key]
+    for key in ("fifo_sizing", "rtl", "fit_yosys", "shell", "vivado", "skipped"):
+        out.pop(key, None)
     out["complete"] = False
     return out
 
