@@ -194,6 +194,7 @@ class _Run:
         self.folding_key = file_digest(Path(folding)) if folding else None
         self.stages: list[dict[str, Any]] = []
         self.skipped: list[dict[str, str]] = []  # steps skipped (StepSkipped) in this run
+        self.skip_reports: list[dict[str, Any]] = []  # their report entries
 
     # ---- records ------------------------------------------------------------------------
     def record_path(self, step: Step) -> Path:
@@ -306,11 +307,10 @@ class _Run:
         ran = {s.name for s in done}
         report["missing_stages"] = [s.name for s in self.table if s.name not in ran]
         report["complete"] = not report["missing_stages"]
+        for fragment in self.skip_reports:
+            _merge(report, fragment)
         if self.skipped:
             report["skipped"] = list(self.skipped)
-            if "vivado" in report and any(s["name"] == "bitstream" for s in self.skipped):
-                reason = next(s["reason"] for s in self.skipped if s["name"] == "bitstream")
-                report["vivado"] = {**report["vivado"], "status": "skipped", "reason": reason}
         return report
 
     def write_report(self, done: list[Step]) -> dict[str, Any]:
@@ -364,9 +364,16 @@ class _Run:
             _remove(staging)
         self.stages.append({"name": step.name, "seconds": seconds, "reused": False})
 
-    def skip(self, step: Step, reason: str, unavailable: dict[str, str]) -> None:
+    def skip(
+        self,
+        step: Step,
+        reason: str,
+        unavailable: dict[str, str],
+        report: dict[str, Any] | None = None,
+    ) -> None:
         """Record a skipped step (no record, no outputs: a later build runs it)."""
         self.invalidate_from(self.table.index(step))
+        self.skip_reports.append(report or {})
         for artefact in step.writes:
             unavailable[artefact] = step.name
         self.skipped.append({"name": step.name, "reason": reason})
@@ -447,7 +454,7 @@ class _Run:
                 try:
                     self.run_step(step, tindex, key, done)
                 except StepSkipped as skipped:
-                    self.skip(step, str(skipped), unavailable)
+                    self.skip(step, str(skipped), unavailable, skipped.report)
                     self.write_report(done)
                     index += 1
                     continue

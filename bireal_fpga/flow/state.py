@@ -68,7 +68,12 @@ class StepSkipped(BiRealError):
     """Raised by a step that cannot run here for a reason that is not an error (a tool that
     is not installed: ``bitstream`` without Vivado). The runner records the reason, writes no
     record (so a later build where the tool exists runs the step), skips the steps that need
-    its outputs, prints ``<step> skipped: <reason>`` and ends the build successfully."""
+    its outputs, prints ``<step> skipped: <reason>`` and ends the build successfully.
+    ``report``: entries the step adds to ``report.json`` all the same (merged like a step's)."""
+
+    def __init__(self, reason: str, report: Mapping[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.report = dict(report or {})
 
 
 StepFn = Callable[[BuildState, "BuildConfig"], BuildState]

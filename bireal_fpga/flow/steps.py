@@ -491,7 +491,6 @@ def step_shell_sim(state: BuildState, cfg: BuildConfig) -> BuildState:
     from bireal_fpga.integer.params import IntegerNet
     from bireal_fpga.rtlsim.shell_sim import SIM_EXE, ShellSim
     from bireal_fpga.rtlsim.stitched import mismatched_images
-    from bireal_fpga.shell.generate import load_shell
 
     net = IntegerNet.load(state.input(names.INTEGER))
     images = check_images(tuple(net.input_shape), cfg.n_check, cfg.seed)  # type: ignore[arg-type]
@@ -504,7 +503,7 @@ def step_shell_sim(state: BuildState, cfg: BuildConfig) -> BuildState:
     bounds = np.cumsum([0, *sizes])
     edges = zip(bounds[:-1], bounds[1:], strict=True)
     parts = [images[a:b].transpose(0, 2, 3, 1) for a, b in edges]
-    want_id = int(load_shell(state.input(names.SHELL))["build_id"], 16)
+    want_id = int(sim.manifest["build_id"], 16)
     # one run from reset: the weights, then the batches one after the other
     runs = sim.run_batches(parts, state.scratch("batches"), stall=SHELL_STALL, seed=cfg.seed)
     batches: list[dict[str, Any]] = []
@@ -587,7 +586,8 @@ def step_bitstream(state: BuildState, cfg: BuildConfig) -> BuildState:
     if find_vivado() is None:
         say(f"[build] the Vivado project is ready: {state.input(names.VIVADO)}")
         say(f"[build] to finish it where Vivado is installed: {project.command}")
-        raise StepSkipped("Vivado not found")
+        reason = "Vivado not found"
+        raise StepSkipped(reason, report={"vivado": {"status": "skipped", "reason": reason}})
     result = run_vivado(
         state.input(names.VIVADO),
         work_dir=state.folder / names.VIVADO_WORK,

@@ -14,7 +14,6 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -77,18 +76,10 @@ class ShellSim:
         self.exe = self.sim.build()
         return self.exe
 
-    def register(self, name: str) -> int:
-        return arch.OFFSETS[name]
-
     def script(self, commands: list[str], rundir: Path, timeout_s: float = TIMEOUT_S) -> list[str]:
         """Run one script of testbench commands in ``rundir``; its output lines."""
         exe = self.exe or self.build()
-        rundir.mkdir(parents=True, exist_ok=True)
-        for f in self.design.data_files:  # $readmemh reads them from the working folder
-            target = rundir / f.name
-            if target.is_symlink() or target.exists():
-                target.unlink()
-            target.symlink_to(f.resolve())
+        self.sim.link_data_files(rundir)
         (rundir / "script.txt").write_text("\n".join(commands) + "\n")
         try:
             proc = subprocess.run(
@@ -206,12 +197,3 @@ def _registers(lines: list[str]) -> dict[str, int]:
         if parts[0] == "read":
             regs[by_offset.get(int(parts[1], 16), parts[1])] = int(parts[2], 16)
     return regs
-
-
-def describe(result: BatchResult) -> dict[str, Any]:
-    return {
-        "images": int(result.registers.get("IMAGES_DONE", 0)),
-        "cycles": result.cycles,
-        "bytes": result.received,
-        "tlast": result.tlast,
-    }

@@ -315,13 +315,17 @@ class VerilatorSim:
             self._collect(int(proc.returncode), run_dir, record_taps) for proc, run_dir in procs
         ]
 
-    def _stage(self, run_dir: Path, streams: dict[str, list[int]]) -> None:
+    def link_data_files(self, run_dir: Path) -> None:
+        """The memory images into ``run_dir``, where ``$readmemh`` reads them (links)."""
         run_dir.mkdir(parents=True, exist_ok=True)
         for f in self.data_files:
             target = run_dir / f.name
             if target.is_symlink() or target.exists():  # a build folder may have moved
                 target.unlink()
             target.symlink_to(f)
+
+    def _stage(self, run_dir: Path, streams: dict[str, list[int]]) -> None:
+        self.link_data_files(run_dir)
         for port in self.inputs:
             write_hex(run_dir / f"{port.name}.in.hex", streams[port.name], port.width)
 
