@@ -65,7 +65,8 @@ lint: $(STAMP)
 TYPED := bireal_fpga/spec.py bireal_fpga/integer bireal_fpga/golden bireal_fpga/arch \
 	bireal_fpga/flow bireal_fpga/names.py bireal_fpga/hw_files.py bireal_fpga/boards.py \
 	bireal_fpga/tools.py bireal_fpga/hwlayers/folding.py bireal_fpga/hwlayers/finn_cost.py \
-	bireal_fpga/shell bireal_fpga/rtlsim/shell_sim.py bireal_fpga/vivado bireal_fpga/report
+	bireal_fpga/shell bireal_fpga/rtlsim/shell_sim.py bireal_fpga/vivado bireal_fpga/report \
+	bireal_fpga/driver bireal_fpga/deploy bireal_fpga/cli/board_cmds.py
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --follow-imports=silent $(TYPED)

@@ -29,3 +29,10 @@ def rtl_dir() -> Path:
 
 def templates_dir() -> Path:
     return hw_dir() / "templates"
+
+
+def notebooks_dir() -> Path | None:
+    """The Jupyter notebooks (``notebooks/`` of the repository, beside the package: the README's
+    and the Docker image's installs are from a clone); None where they are not installed."""
+    d = Path(str(files("bireal_fpga"))).resolve().parent / "notebooks"
+    return d if d.is_dir() else None

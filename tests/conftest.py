@@ -35,6 +35,12 @@ TIMEOUT_S = 600.0
 
 Proc = subprocess.CompletedProcess[str]
 
+STANDINS = Path(__file__).parent / "standins"
+"""Stand-ins for what these machines lack: ``vivado.py`` (a ``vivado`` executable), ``pynq/``."""
+FAKE_VIVADO_FILE = STANDINS / "vivado.py"
+FIXTURES = Path(__file__).parent / "data" / "vivado"
+"""Vivado's reports, as the stand-in writes them."""
+
 
 def run(
     argv: Sequence[object], *, timeout: float = TIMEOUT_S, env: dict[str, str] | None = None
@@ -73,6 +79,40 @@ def assert_error(proc: Proc, *names: str) -> str:
     return line
 
 
+def stand_in_vivado(root: Path, monkeypatch: pytest.MonkeyPatch, mode: str = "ok") -> Path:
+    """The stand-in ``vivado`` (``standins/vivado.py``) first on PATH, its outputs in ``mode``;
+    returns the file it records its calls in."""
+    bin_dir = root / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    exe = bin_dir / "vivado"
+    exe.write_text(f"#!{sys.executable}\n" + FAKE_VIVADO_FILE.read_text())
+    exe.chmod(0o755)
+    record = root / "vivado_calls.jsonl"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.delenv("XILINX_VIVADO", raising=False)
+    monkeypatch.setenv("FAKE_VIVADO_RECORD", str(record))
+    monkeypatch.setenv("FAKE_VIVADO_FIXTURES", str(FIXTURES))
+    monkeypatch.setenv("FAKE_VIVADO_MODE", mode)
+    monkeypatch.setenv("FAKE_VIVADO_BOARD_PARTS", "xilinx.com:zcu104:part0:1.1")
+    return record
+
+
+def pynq_stand_in(monkeypatch: pytest.MonkeyPatch, sim_dir: Path, stall: str = "0 0") -> None:
+    """pynq's stand-in (``standins/pynq``) imported as ``pynq`` for this test only (gone from
+    ``sys.modules`` after it), its board the model in ``sim_dir``."""
+    import importlib
+
+    monkeypatch.setenv("PYNQ_STANDIN_SIM", str(sim_dir))
+    monkeypatch.setenv("PYNQ_STANDIN_STALL", stall)
+    for mod in [m for m in sys.modules if m == "pynq" or m.startswith("pynq.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.syspath_prepend(str(STANDINS))
+    stand_ins = {m: importlib.import_module(m) for m in ("pynq", "pynq.lib", "pynq.lib.dma")}
+    for name, module in stand_ins.items():  # set through monkeypatch: removed after the test
+        del sys.modules[name]
+        monkeypatch.setitem(sys.modules, name, module)
+
+
 # ---- shared builds (session fixtures: built once, never modified; copy a folder to change it) --
 
 
@@ -101,6 +141,41 @@ def tiny_rtl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = BuildConfig("tiny", "PYNQ-Z2", str(out), n_check=8, synth=False, bitstream_dir=None)
     build(cfg, log=_quiet)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_board(tiny_rtl: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of ``tiny_rtl`` finished by the stand-in ``vivado``: a build folder with
+    ``bitstream/`` (a stand-in .bit, the .hwh, manifest.json) and ``shell_sim/``, as the
+    board's driver opens it."""
+    import shutil
+
+    from bireal_fpga.flow import BuildConfig, build
+
+    root = tmp_path_factory.mktemp("tiny_board")
+    out = root / "build"
+    shutil.copytree(tiny_rtl, out, symlinks=True)
+    with pytest.MonkeyPatch.context() as mp:
+        stand_in_vivado(root, mp)
+        cfg = BuildConfig("tiny", "PYNQ-Z2", str(out), n_check=8, synth=False, bitstream_dir=None)
+        build(cfg, log=_quiet)
+    assert (out / "bitstream" / "manifest.json").is_file()
+    return out
+
+
+SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10_jpeg.npz"
+"""CIFAR-10 (JPEG copy) on this project's machines; a user's clone has none."""
+
+
+@pytest.fixture(scope="session")
+def tiny_deploy(tiny_board: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``bireal-fpga deploy`` of ``tiny_board``: 64 sample images from CIFAR-10's test split
+    (resized to the tiny net's 16x16) where ``../shared/data`` has it, else random ones."""
+    from bireal_fpga.deploy import deploy
+
+    data = str(SHARED_CIFAR) if SHARED_CIFAR.is_file() else None
+    out = tmp_path_factory.mktemp("tiny_deploy") / "deploy"
+    return deploy(tiny_board, out, data=data, n_samples=64, log=_quiet)
 
 
 @pytest.fixture

@@ -21,13 +21,13 @@ cycles from ``START`` to the last result beat (on-board timing).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from bireal_fpga.arch.streams import StreamFormat, pack, unpack
+from bireal_fpga.arch.streams import StreamFormat, fit_bytes, pack_bytes, unpack_bytes
 from bireal_fpga.errors import BiRealError
 
 MAX_DMA_BITS = 1024  # the widest stream of the AXI DMA
@@ -94,6 +94,21 @@ STATUS_DONE = 1 << 1
 STATUS_WEIGHTS_LOADED = 1 << 2
 
 
+def stream_entry(port: str, fmt: StreamFormat, words: int, shape: Sequence[int]) -> dict[str, Any]:
+    """A stream as ``shell.json`` records it (``"image"``, ``"output"``): the port, its DMA and
+    accelerator widths, words and bytes per image, the word format, the per-image shape."""
+    dma = dma_width(fmt.axi_width)
+    return {
+        "port": port,
+        "dma_bits": dma,
+        "core_bits": fmt.axi_width,
+        "words_per_image": words,
+        "bytes_per_image": words * dma // 8,
+        "format": asdict(fmt),
+        "shape": [int(s) for s in shape],
+    }
+
+
 def _fmt(stream: Mapping[str, Any]) -> StreamFormat:
     f = stream["format"]
     return StreamFormat(int(f["elem_bits"]), bool(f["signed"]), int(f["elems"]))
@@ -112,12 +127,9 @@ def pack_images(images: np.ndarray, image: Mapping[str, Any]) -> bytes:
         )
     n = x.shape[0]
     if fmt.elem_bits == 8 and not fmt.signed:  # pixels: a word is `elems` consecutive bytes
-        rows = x.astype(np.uint8).reshape(n * words, fmt.elems)
-        buf = np.zeros((n * words, beat), dtype=np.uint8)
-        buf[:, : fmt.elems] = rows
-        return buf.tobytes()
-    ints = pack(x.astype(np.int64), fmt)
-    return b"".join(w.to_bytes(beat, "little") for w in ints)
+        rows = x.astype(np.uint8, copy=False).reshape(n * words, fmt.elems)
+        return fit_bytes(rows, beat).tobytes()
+    return pack_bytes(x.reshape(n * words, fmt.elems), fmt, beat).tobytes()
 
 
 def unpack_results(data: bytes, output: Mapping[str, Any], n: int) -> np.ndarray:
@@ -129,5 +141,4 @@ def unpack_results(data: bytes, output: Mapping[str, Any], n: int) -> np.ndarray
         raise ShellError(f"{len(data)} result bytes for {n} images, expected {want}")
     fmt = _fmt(output)
     raw = np.frombuffer(data, dtype=np.uint8).reshape(n * words, beat)
-    ints = [int.from_bytes(row.tobytes(), "little") for row in raw]
-    return unpack(ints, fmt).reshape(n, words * fmt.elems)
+    return unpack_bytes(raw, fmt).reshape(n, words * fmt.elems)

@@ -469,6 +469,7 @@ def step_shell(state: BuildState, cfg: BuildConfig) -> BuildState:
         build_id=build_id(state),
         clock_mhz=state.board.clock_mhz,
         image_shape=(h, w, c),
+        top1=cfg.top1,
     )
     return state.with_report(
         shell={
@@ -489,7 +490,7 @@ def step_shell_sim(state: BuildState, cfg: BuildConfig) -> BuildState:
     from bireal_fpga.arch import shell as arch
     from bireal_fpga.integer.forward import integer_layers
     from bireal_fpga.integer.params import IntegerNet
-    from bireal_fpga.rtlsim.shell_sim import SIM_EXE, ShellSim
+    from bireal_fpga.rtlsim.shell_sim import ShellSim, write_sim_folder
     from bireal_fpga.rtlsim.stitched import mismatched_images
 
     net = IntegerNet.load(state.input(names.INTEGER))
@@ -532,9 +533,7 @@ def step_shell_sim(state: BuildState, cfg: BuildConfig) -> BuildState:
             f"the shell simulation differs from the PyTorch integer form on {mismatches} of "
             f"{len(images)} images; first: {first}"
         )
-    out = state.output(names.SHELL_SIM)
-    out.mkdir()
-    shutil.copy2(exe, out / SIM_EXE)
+    write_sim_folder(state.output(names.SHELL_SIM), exe, sim, state.board.name)
     return state.with_report(
         shell={
             "check": {

@@ -10,21 +10,24 @@ what a DMA would see: a transfer that ends at TLAST after exactly the batch's by
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from bireal_fpga import names
 from bireal_fpga.arch import shell as arch
+from bireal_fpga.driver.files import SIM_EXE, SIM_MANIFEST, WEIGHTS, sha256_file, sim_manifest
 from bireal_fpga.errors import BiRealError
 from bireal_fpga.rtl.render import render
 from bireal_fpga.rtl.stitch import load_design
 from bireal_fpga.rtlsim.verilator_sim import VerilatorSim
 from bireal_fpga.shell.generate import MODULE, load_shell, params_of
 
-SIM_EXE = "sim"  # the compiled model inside the build's shell_sim/
 TIMEOUT_S = 3600.0  # the longest one script may run
 
 
@@ -197,3 +200,19 @@ def _registers(lines: list[str]) -> dict[str, int]:
         if parts[0] == "read":
             regs[by_offset.get(int(parts[1], 16), parts[1])] = int(parts[2], 16)
     return regs
+
+
+def write_sim_folder(out: Path, exe: Path, sim: ShellSim, board: str) -> None:
+    """The build's ``shell_sim/``, all a driver's simulation backend needs (no Verilator):
+    the compiled model, ``shell.json``, the memory images it reads at start, the weight load
+    (run-time weights), and ``sim.json`` with the sha256 of each."""
+    out.mkdir(parents=True)
+    shutil.copy2(exe, out / SIM_EXE)
+    shutil.copyfile(sim.shell_dir / names.SHELL_MANIFEST, out / names.SHELL_MANIFEST)
+    for f in sim.design.data_files:
+        shutil.copyfile(f, out / f.name)
+    if sim.manifest["weights"]:
+        shutil.copyfile(sim.shell_dir / sim.manifest["weights"]["file"], out / WEIGHTS)
+    files = {p.name: sha256_file(p) for p in sorted(out.iterdir())}
+    manifest = sim_manifest(sim.manifest, files, board, sim.design.cycles)
+    (out / SIM_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

@@ -106,20 +106,14 @@ def shell_params(design: Design, *, build_id: int, clock_mhz: float) -> ShellPar
 
 
 def shell_manifest(
-    p: ShellParams, design: Design, *, image_shape: tuple[int, int, int], clock_mhz: float
+    p: ShellParams,
+    design: Design,
+    *,
+    image_shape: tuple[int, int, int],
+    clock_mhz: float,
+    top1: bool = False,
 ) -> dict[str, Any]:
     """``shell.json``: what the Vivado project and a driver need to know of the shell."""
-
-    def stream(port: str, dma: int, core: int, words: int, fmt: Any, shape: list[int]) -> dict:
-        return {
-            "port": port,
-            "dma_bits": dma,
-            "core_bits": core,
-            "words_per_image": words,
-            "bytes_per_image": words * dma // 8,
-            "format": asdict(fmt),
-            "shape": shape,
-        }
 
     out_elems = design.output.words * design.output.fmt.elems
     return {
@@ -130,22 +124,12 @@ def shell_manifest(
         "core_data_files": list(design.data_names),
         "build_id": f"0x{p.build_id:08x}",
         "clock_mhz": clock_mhz,
-        "image": stream(
-            IMAGE_PORT,
-            p.in_dma_bits,
-            p.in_core_bits,
-            p.in_words,
-            design.input.fmt,
-            list(image_shape),
-        ),
-        "output": stream(
-            OUTPUT_PORT,
-            p.out_dma_bits,
-            p.out_core_bits,
-            p.out_words,
-            design.output.fmt,
-            [out_elems],
-        ),
+        "image": arch.stream_entry(IMAGE_PORT, design.input.fmt, design.input.words, image_shape),
+        # values: the class index (LabelSelect, a --top1 build) or the class scores
+        "output": arch.stream_entry(
+            OUTPUT_PORT, design.output.fmt, design.output.words, [out_elems]
+        )
+        | {"values": "top1" if top1 else "scores"},
         "weights": (
             {
                 "port": WEIGHT_PORT,
@@ -175,16 +159,18 @@ def write_shell(
     build_id: int,
     clock_mhz: float,
     image_shape: tuple[int, int, int],
+    top1: bool = False,
 ) -> ShellParams:
     """Write the shell of ``design`` into ``out`` (``bireal_shell.v``, ``bireal_shell_ctrl.v``,
-    ``shell.json``; with run-time weights also their load image ``weights.bin``)."""
+    ``shell.json``; with run-time weights also their load image ``weights.bin``). ``top1``:
+    the design outputs the best class index, not scores."""
     p = shell_params(design, build_id=build_id, clock_mhz=clock_mhz)
     out.mkdir(parents=True, exist_ok=True)
     (out / WRAPPER_FILE).write_text(render("shell/bireal_shell.v.j2", s=p))
     shutil.copyfile(library_file(CTRL_FILE), out / CTRL_FILE)
     if p.wgt_total:
         shutil.copyfile(design.rtl_dir / WEIGHTS_BIN, out / "weights.bin")
-    manifest = shell_manifest(p, design, image_shape=image_shape, clock_mhz=clock_mhz)
+    manifest = shell_manifest(p, design, image_shape=image_shape, clock_mhz=clock_mhz, top1=top1)
     manifest["params"] = asdict(p)
     (out / names.SHELL_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return p

@@ -14,31 +14,23 @@ manifest and hashes: into a temporary folder beside it first, then renamed into 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bireal_fpga import names
 from bireal_fpga.boards import Board
+from bireal_fpga.driver.errors import DriverError
+from bireal_fpga.driver.files import BITSTREAM_FORMAT, check_bitstream, sha256_file
 from bireal_fpga.vivado import WRITTEN_FOR, project_version
 from bireal_fpga.vivado.errors import VivadoError
 from bireal_fpga.vivado.project import SHELL_COPY, WEIGHTS_COPY
 from bireal_fpga.vivado.run import VivadoResult
 
-FORMAT = "bireal-fpga bitstream 1"
+FORMAT = BITSTREAM_FORMAT
 REPORTS_DIR = "reports"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _load_json(path: Path, what: str) -> dict[str, Any]:
@@ -146,32 +138,12 @@ def collect_bitstream(
 
 def check_bitstream_dir(bitstream_dir: Path, board: str | None = None) -> dict[str, Any]:
     """The manifest of ``bitstream_dir`` after checking that it is whole: every file it names
-    exists with its sha256, the board matches ``board`` (when given)."""
-    bitstream_dir = Path(bitstream_dir)
-    manifest = _load_json(bitstream_dir / names.BITSTREAM_MANIFEST, "a bitstream manifest")
-    if manifest.get("format") != FORMAT:
-        raise VivadoError(f"'{bitstream_dir / names.BITSTREAM_MANIFEST}' is not {FORMAT}")
-    if board is not None and manifest.get("board") != board:
-        raise VivadoError(
-            f"'{bitstream_dir}' holds a bitstream for '{manifest.get('board')}', not '{board}'"
-        )
-    files: Mapping[str, Any] = manifest.get("files", {})
-    sha: Mapping[str, Any] = manifest.get("sha256", {})
-    for key in ("bitstream", "hwh", "weights"):
-        name = files.get(key)
-        if key != "weights" and not name:
-            raise VivadoError(f"'{bitstream_dir}': the manifest names no {key}")
-        if not name:
-            continue
-        path = bitstream_dir / str(name)
-        if not path.is_file():
-            raise VivadoError(f"'{path}' is missing from the bitstream folder")
-        if sha256_file(path) != sha.get(key):
-            raise VivadoError(f"'{path}' does not match the sha256 of its manifest")
-    bit, hwh = Path(str(files["bitstream"])), Path(str(files["hwh"]))
-    if bit.stem != hwh.stem:
-        raise VivadoError(f"'{bitstream_dir}': {bit} and {hwh} do not share one base name")
-    return manifest
+    exists with its sha256, the board matches ``board`` (when given). The driver's check
+    (:func:`bireal_fpga.driver.files.check_bitstream`), as a :class:`VivadoError`."""
+    try:
+        return check_bitstream(bitstream_dir, board)
+    except DriverError as exc:
+        raise VivadoError(str(exc)) from None
 
 
 def publish_bitstream(bitstream_dir: Path, dest_root: Path, board: str) -> Path:
