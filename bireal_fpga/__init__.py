@@ -11,12 +11,17 @@ Pipeline, stage by stage (one subpackage each, each importing only those above i
 - ``golden``     independent numpy integer reference (bit-packed XNOR-popcount)
 - ``export``     QONNX export of the integer form (FINN's streamlined dialect)
 - ``arch``       hardware decisions: memories, number and stream formats, activation forms
+- ``driver``     the accelerator from Python on the board (pynq) or the simulation; numpy alone
 - ``hwlayers``   FINN HW layers, own transformations, folding (priced by a cost model)
 - ``execution``  FINN's python execution of a HW-layer graph
 - ``rtl``        SystemVerilog of every layer and the stitched top (sources in ``hw/``)
 - ``rtlsim``     Verilator: node checks, the stitched simulation, FIFO sizing
 - ``synth``      Yosys resource estimates and the RTL cost model
+- ``shell``      the board shell (AXI DMA streams, AXI-Lite control)
+- ``vivado``     the Vivado project as TCL, running Vivado, the bitstream folder
+- ``report``     report.html
 - ``flow``       the build: a table of steps over one build folder; verify
+- ``deploy``     the folder for the board: driver wheel, bitstream, simulation, notebooks
 - ``cli``        the ``bireal-fpga`` command
 
 Python API: ``bireal_fpga.build(BuildConfig(...))``, ``bireal_fpga.verify(folder, ...)``,
