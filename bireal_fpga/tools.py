@@ -132,3 +132,61 @@ def vivado_version(exe: Path | None = None, *, timeout_s: float = 120.0) -> str 
         return None
     found = _VIVADO_VERSION.search(out.stdout + out.stderr)
     return found.group(1) if found else None
+
+
+FINN_HLSLIB_URL = "https://github.com/Xilinx/finn-hlslib"
+FINN_HLSLIB_COMMIT = "cc8db47b59555df8b3993666cf2cfb6b9e57ff5a"
+"""The finn-hlslib commit this project's cppsim is checked with (``../shared/finn-hlslib``)."""
+
+
+def _is_finn_hlslib(d: Path) -> bool:
+    return (d / "bnn-library.h").is_file()
+
+
+def shared_finn_hlslib() -> Path:
+    """``../shared/finn-hlslib`` beside the repository (where this project's machines have it)."""
+    return Path(__file__).resolve().parents[2] / "shared" / "finn-hlslib"
+
+
+def find_finn_hlslib() -> Path:
+    """finn-hlslib (header-only C++, for cppsim): ``$FINN_HLSLIB`` where set, else
+    :func:`shared_finn_hlslib`; :class:`ToolNotFound` saying what to clone where otherwise."""
+    env = os.environ.get("FINN_HLSLIB")
+    d = Path(env) if env else shared_finn_hlslib()
+    if _is_finn_hlslib(d):
+        return d.resolve()
+    where = f"FINN_HLSLIB={d}" if env else f"{d}, and FINN_HLSLIB is not set"
+    raise ToolNotFound(
+        f"finn-hlslib not found (no bnn-library.h in {where}): git clone {FINN_HLSLIB_URL} "
+        f"&& git -C finn-hlslib checkout {FINN_HLSLIB_COMMIT}, then set FINN_HLSLIB to that folder"
+    )
+
+
+def hls_headers() -> Path:
+    """The C-simulation ``ap_int.h`` / ``ap_fixed.h`` / ``hls_stream.h`` of the installed hls4ml
+    package (``templates/vivado/ap_types``), located without importing hls4ml."""
+    from importlib.util import find_spec
+
+    spec = find_spec("hls4ml")
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    for root in roots:
+        d = Path(root) / "templates" / "vivado" / "ap_types"
+        if (d / "ap_int.h").is_file():
+            return d
+    raise ToolNotFound(
+        "the HLS C-simulation headers (ap_int.h, hls_stream.h) come from the hls4ml package, "
+        "which is not installed: pip install --no-deps hls4ml==1.3.0 (make does this)"
+    )
+
+
+def find_gxx() -> Path:
+    """g++ from PATH (cppsim compiles FINN's generated C++ with it)."""
+    found = shutil.which("g++")
+    if found is None:
+        raise ToolNotFound("g++ is not installed (cppsim compiles C++): apt install g++ zlib1g-dev")
+    return Path(found)
+
+
+def gxx_version() -> str:
+    """The first line of ``g++ --version`` ("g++ ?" when it does not run)."""
+    return _cxx_version()
