@@ -182,13 +182,14 @@ def test_makefile_offline_install(tmp_path: Path) -> None:
     wheelhouse = str(ROOT / "wh")
     for line in offline:
         assert f"--no-index --find-links {wheelhouse}" in line, line
-    # the installs in their order: pip, torch alone, the pins, finn-plus without its pins
+    # the installs in their order: pip, torch alone, the pins, finn-plus (and hls4ml, for its
+    # HLS headers) without their pins
     packages = [_requirements(line) for line in plain]
     assert packages == [
         ["pip>=23"],
         ["torch==2.13.0"],
         ["-r", "requirements.txt"],
-        ["finn-plus==1.6.1", "mlxtend==0.25.0"],
+        ["finn-plus==1.6.1", "mlxtend==0.25.0", "hls4ml==1.3.0"],
     ], packages
     # `make wheelhouse` downloads exactly what the recipe installs
     downloads = [p for line in _make_n("wheelhouse") for p in _requirements(line)]
