@@ -210,6 +210,11 @@ def cycle_limit(images: int, interval: int) -> int:
     return (images + 4) * 8 * max(int(interval), 1000) + 200_000
 
 
+def weight_cycle_limit(beats: int) -> int:
+    """The cycles a weight load of ``beats`` 64-bit beats may take: 4 a beat, plus start-up."""
+    return 4 * int(beats) + 100_000
+
+
 class SimPort:
     """The accelerator's port on a :class:`SimProcess`. Each transfer has a deadline in the
     model's cycles (:func:`cycle_limit`; the weight load: 4 cycles a beat), and one in wall
@@ -235,7 +240,7 @@ class SimPort:
 
     def send(self, channel: str, data: np.ndarray) -> None:
         if channel == "wgt":
-            self._limit = self.process.poll(0).cycle + 4 * (len(data) // 8) + 100_000
+            self._limit = self.process.poll(0).cycle + weight_cycle_limit(len(data) // 8)
         self.process.send(channel, data)
 
     def receive(self, nbytes: int) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 from bireal_fpga import names
 from bireal_fpga.arch import shell as arch
 from bireal_fpga.driver.files import SIM_EXE, SIM_MANIFEST, WEIGHTS, sha256_file, sim_manifest
+from bireal_fpga.driver.sim import cycle_limit, weight_cycle_limit
 from bireal_fpga.errors import BiRealError
 from bireal_fpga.rtl.render import render
 from bireal_fpga.rtl.stitch import load_design
@@ -145,7 +146,7 @@ class ShellSim:
         cmds = [f"stall {stall} {stall} {seed}"]
         if m["weights"] and load_weights:
             weights = (self.shell_dir / m["weights"]["file"]).resolve()
-            limit = 4 * int(m["weights"]["beats"]) + 100_000
+            limit = weight_cycle_limit(int(m["weights"]["beats"]))
             cmds += [f"send wgt {weights}", f"wait {limit}"]
         sizes = []
         for k, images in enumerate(batches):
@@ -153,7 +154,7 @@ class ShellSim:
             sizes.append(n)
             (rundir / f"images{k}.bin").write_bytes(arch.pack_images(images, m["image"]))
             out_bytes = n * int(m["output"]["bytes_per_image"])
-            limit = max_cycles or (n + 4) * 8 * max(self.design.cycles, 1000) + 200_000
+            limit = max_cycles or cycle_limit(n, self.design.cycles)
             cmds += [
                 f"echo batch {k}",
                 f"write {arch.OFFSETS['BATCH']:#x} {n}",
