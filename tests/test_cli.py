@@ -295,7 +295,9 @@ def test_build_tiny_then_another_source_in_the_same_folder(tmp_path: Path) -> No
         "specialize",
         "folding",
         "fit-estimate",
+        "cppsim",
     ]
+    assert report["cppsim"] == {"status": "off"}  # without --cppsim
     assert report["golden_check"]["mismatches"] == 0
     assert report["source"] == "tiny"
     assert report["spec"] == preset("tiny").to_dict()

@@ -129,6 +129,14 @@ def test_dockerfile_contract() -> None:
         assert package in apt.split(), f"apt package {package} not installed"
     # the wheels are used in a stage of their own, never copied into the image that runs
     assert not any("wheelhouse" in args for name, args in last if name in ("COPY", "ADD")), last
+    # cppsim: finn-hlslib at the commit the project is checked with, found through FINN_HLSLIB
+    from bireal_fpga.tools import FINN_HLSLIB_COMMIT
+
+    assert env["FINN_HLSLIB"] == "/opt/finn-hlslib", env
+    assert any(
+        f"checkout -q {FINN_HLSLIB_COMMIT}" in args for name, args in instrs if name == "RUN"
+    )
+    assert ("COPY", "--from=hlslib /opt/finn-hlslib /opt/finn-hlslib") in last, last
 
 
 def test_ignore_files() -> None:

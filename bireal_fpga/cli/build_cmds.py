@@ -25,6 +25,7 @@ CONFIG_OPTIONS = (
     "top1",
     "n_check",
     "seed",
+    "cppsim",
     "synth",
     "fit_iterations",
     "jobs",
@@ -75,6 +76,12 @@ CONFIG_OPTIONS = (
     help="random images of the golden check, the FIFO sizing check and the stitched simulation",
 )
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--cppsim/--no-cppsim",
+    default=False,
+    show_default=True,
+    help="check the folded graph in finn-hlslib C++ (g++) on the --n images",
+)
 @click.option("--synth/--no-synth", default=True, show_default=True, help="Yosys estimates")
 @click.option(
     "--fit-iterations",

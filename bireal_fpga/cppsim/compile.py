@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -92,15 +93,19 @@ class Toolchain:
             self.standins / "compat",
         ]
 
-    def command(self, sources: Sequence[Path], exe: Path) -> list[str]:
+    def compile_flags(self) -> list[str]:
+        return [*CXX_FLAGS, "-include", PRELUDE, *(f"-I{d}" for d in self.include_dirs)]
+
+    def command(
+        self, sources: Sequence[Path], exe: Path, cnpy_obj: Path | None = None
+    ) -> list[str]:
+        """g++ compiling ``sources`` with cnpy (its object file, or ``cnpy.cpp``) into ``exe``."""
+        cnpy = cnpy_obj or self.cnpy / "cnpy.cpp"
         return [
             str(self.gxx),
-            *CXX_FLAGS,
-            "-include",
-            PRELUDE,
-            *(f"-I{d}" for d in self.include_dirs),
+            *self.compile_flags(),
             *(str(s) for s in sources),
-            str(self.cnpy / "cnpy.cpp"),
+            str(cnpy),
             "-lz",
             "-o",
             str(exe),
@@ -118,6 +123,26 @@ def _toolchain_digest(tc: Toolchain) -> str:
     h.update(gxx_version().encode())
     h.update(_tree_digest([tc.finn_hlslib, tc.hls_headers, tc.standins, tc.cnpy]).encode())
     return h.hexdigest()
+
+
+_CNPY_LOCK = threading.Lock()
+
+
+def cnpy_object(tc: Toolchain) -> Path:
+    """cnpy compiled once per toolchain (it is more than half of a node's compile time), in
+    the cache; compiled beside a temporary file and published by a rename."""
+    cached = cache_dir("cppsim") / f"cnpy-{tc.digest[:20]}.o"
+    with _CNPY_LOCK:
+        if cached.is_file():
+            return cached
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
+        cmd = [str(tc.gxx), *tc.compile_flags(), "-c", str(tc.cnpy / "cnpy.cpp"), "-o", str(tmp)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise CompileError(f"cnpy does not compile: {proc.stderr.strip()[-300:]}")
+        os.replace(tmp, cached)
+        return cached
 
 
 def toolchain() -> Toolchain:
@@ -159,7 +184,11 @@ def compile_node_sources(src_dir: Path, tc: Toolchain | None = None) -> Path:
         raise CompileError(f"no .cpp source in {src_dir}")
     with tempfile.TemporaryDirectory(prefix="cppsim-") as tmp:
         exe = Path(tmp) / "node_model"
-        cmd = [*tc.command(cpp, exe), f"-I{src_dir}"]
+        try:
+            obj: Path | None = cnpy_object(tc)
+        except OSError:  # a read-only cache: cnpy compiled with the node
+            obj = None
+        cmd = [*tc.command(cpp, exe, obj), f"-I{src_dir}"]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=src_dir)
         log = src_dir / "compile.log"
         log.write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)

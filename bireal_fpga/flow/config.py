@@ -50,6 +50,9 @@ class BuildConfig:
         n_check: random images of the golden-model check, of the FIFO sizing's full-rate check
             and of the stitched RTL simulation.
         seed: seed of an untrained model's weights and of the check images.
+        cppsim: run the ``cppsim`` check: every node of the folded graph in finn-hlslib C++
+            (g++, no Vitis) on ``n_check`` random images == the PyTorch integer form (needs
+            finn-hlslib: ``FINN_HLSLIB``); off, the step records that it did not run.
         synth: run Yosys for resource estimates (the ``synth`` step); off, the step records
             that no estimate was made.
         fit_iterations: with ``target_fps = "max"``, how many times the design is folded
@@ -75,6 +78,7 @@ class BuildConfig:
     top1: bool = False
     n_check: int = 32
     seed: int = 0
+    cppsim: bool = False
     synth: bool = True
     fit_iterations: int = 3
     jobs: int = 2
@@ -109,7 +113,7 @@ class BuildConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lo:
                 raise bad(name, value, f"an integer >= {lo}")
-        for name in ("top1", "synth"):
+        for name in ("top1", "cppsim", "synth"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, getattr(self, name), "true or false")
         for name in ("folding_config", "from_step", "to_step", "bitstream_dir"):

@@ -282,6 +282,47 @@ def step_fit_estimate(state: BuildState, cfg: BuildConfig) -> BuildState:
     return state.with_report(fit_estimate={**verdict, "table": table})
 
 
+def step_cppsim(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """With ``cppsim``: every node of the folded graph (width converters added) in
+    finn-hlslib C++ compiled with g++, on ``n_check`` random images == the PyTorch integer
+    form, layer by layer (on a mismatch the first differing layer and node are named); which
+    code ran per node. Without it, recorded as off."""
+    import time
+
+    from bireal_fpga.flow.verify import CppsimRun, check_stage
+    from bireal_fpga.integer.forward import integer_layers
+    from bireal_fpga.integer.params import IntegerNet
+
+    if not cfg.cppsim:
+        return state.with_report(cppsim={"status": "off"})
+    net = IntegerNet.load(state.input(names.INTEGER))
+    images = check_images(tuple(net.input_shape), cfg.n_check, cfg.seed)  # type: ignore[arg-type]
+
+    def reference(x: np.ndarray) -> dict[str, np.ndarray]:
+        return integer_layers(net, x)
+
+    run = CppsimRun(
+        state.input(names.FOLDED), state.scratch("cppsim"), cfg.jobs, state.input(names.HW)
+    )
+    tally = Tally()
+    start = time.perf_counter()
+    check_stage(run, reference(images), images, tally, 0, reference)
+    seconds = time.perf_counter() - start
+    if tally.mismatches:
+        raise CheckFailed(
+            f"cppsim (finn-hlslib C++) differs from the PyTorch integer form on "
+            f"{tally.mismatches} of {tally.n} images; first: {tally.first_mismatch}"
+        )
+    return state.with_report(
+        cppsim={
+            "status": "exact",
+            **tally.to_dict(),
+            "images_per_s": tally.n / seconds,
+            **run.graph.report_dict(),
+        }
+    )
+
+
 # ---- rtl --------------------------------------------------------------------------------------
 
 
@@ -700,6 +741,15 @@ STEPS: tuple[Step, ...] = (
         board=("resources",),
         group="hw",
         summary="the cost model's verdict: a design beyond the chip stops before RTL",
+    ),
+    Step(
+        "cppsim",
+        step_cppsim,
+        reads=(names.FOLDED, names.HW, names.INTEGER),
+        config=("cppsim", "n_check", "seed"),
+        group="hw",
+        sources=(SOURCE_MODEL,),
+        summary="with --cppsim: finn-hlslib C++ (g++) of every node == PyTorch integer form",
     ),
     Step(
         "fifo-sizing",

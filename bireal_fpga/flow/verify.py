@@ -9,6 +9,9 @@ rows) are:
 ``golden``   the numpy golden model on ``integer.npz``
 ``python``   FINN's python execution of the HW-layer graph ``hw.onnx``
 ``rtlsim``   the stitched RTL (``rtl/``) in Verilator (the compiled model in ``sim/``)
+``cppsim``   every node of the folded graph (``folded.onnx``) in finn-hlslib C++ compiled with
+             g++ (:mod:`bireal_fpga.cppsim`); a mismatch also names the first node whose C++
+             differs from FINN's python execution of it
 
 Images stream through every stage in batches; only counts and the first mismatch are kept
 (:class:`bireal_fpga.flow.compare.Tally`), so memory does not grow with the number of images.
@@ -239,6 +242,42 @@ class RtlsimRun:
         return merge_timings(self.timings)
 
 
+NO_NODE = "none (each node's C++ equals FINN python: the HW graph itself differs)"
+
+
+class CppsimRun(_Traced):
+    """The folded graph of a build in C++ (finn-hlslib, g++), node by node; compiled (or
+    taken from the cache) into ``work_dir``, else a temporary folder."""
+
+    def __init__(
+        self,
+        folded: Path,
+        work_dir: Path | None = None,
+        jobs: int | None = None,
+        reference: Path | None = None,
+    ) -> None:
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        from bireal_fpga.cppsim.graph import CppsimGraph
+
+        self.reference = ModelWrapper(str(reference)) if reference else None
+        if work_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="bireal-cppsim-")
+            work_dir = Path(self._tmp.name)
+        self.graph = CppsimGraph(ModelWrapper(str(folded)), work_dir, jobs=jobs)
+        super().__init__(lambda images, got: self.graph.run(images, trace=got))
+
+    def locate(self, image: np.ndarray) -> str | None:
+        """The first node of the graph whose C++ differs from FINN python of the node or of
+        the reference graph (the build's ``hw.onnx``) on ``image``."""
+        return self.graph.first_differing_node(image[0], self.reference)
+
+
+def _open_cppsim(folder: Path, jobs: int | None) -> StageRun:
+    hw = folder / names.HW
+    return CppsimRun(folder / names.FOLDED, None, jobs, hw if hw.is_file() else None)
+
+
 def _open_rtlsim(folder: Path, jobs: int | None) -> StageRun:
     sim = folder / names.SIM
     # without sim/, compiled (or taken from the cache) in a temporary folder, not the build
@@ -250,6 +289,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("golden", (names.INTEGER,), _open_golden, "numpy golden model"),
     Stage("python", (names.HW,), _open_python, "FINN python execution of hw.onnx"),
     Stage("rtlsim", (names.RTL,), _open_rtlsim, "stitched RTL in Verilator (sim/)"),
+    Stage("cppsim", (names.FOLDED,), _open_cppsim, "finn-hlslib C++ (g++) of folded.onnx"),
 )
 
 
@@ -302,6 +342,10 @@ def check_stage(
         i = bad[0]
         one = images[i : i + 1]
         tally.first_mismatch = first_difference(full_reference(one), run.replay(one), 0, offset + i)
+    locate = getattr(run, "locate", None)
+    if bad and not had_first and locate is not None:
+        node = locate(images[bad[0] : bad[0] + 1])
+        tally.first_mismatch = f"{tally.first_mismatch}; first differing node: {node or NO_NODE}"
 
 
 def stage_table(stages: Sequence[str], table: Sequence[Stage] = STAGES) -> list[Stage]:

@@ -13,22 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import helper
-from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
-from bireal_fpga.arch.ops import generic_op
 from bireal_fpga.arch.streams import pack, unpack
 from bireal_fpga.errors import BiRealError
+from bireal_fpga.execution.single_node import random_tensor, single_node_model
 from bireal_fpga.hwlayers.finn_env import finn_ready
 from bireal_fpga.rtl.layers import generate_layer
 from bireal_fpga.rtl.layers.base import WEIGHT_BUS_BITS, WEIGHT_PORT, RtlLayer
 from bireal_fpga.rtl.render import library_file
 from bireal_fpga.rtlsim.verilator_sim import SimPort, VerilatorSim
 
-FINN_DOMAIN = "finn.custom_op.fpgadataflow"
+__all__ = ["NodeMismatch", "check_node", "random_tensor", "single_node_model"]
 
 
 class NodeMismatch(BiRealError):
@@ -42,38 +39,6 @@ class NodeCheck:
     frames: int
     words_out: int
     cycles: int  # simulated cycles for all frames
-
-
-def single_node_model(model: ModelWrapper, node: Any) -> ModelWrapper:
-    """``node`` alone, as its generic FINN op, with its initializers."""
-    inits = {i.name: i for i in model.graph.initializer}
-    generic = onnx.NodeProto()
-    generic.CopyFrom(node)
-    generic.op_type = generic_op(node.op_type)
-    generic.domain = FINN_DOMAIN
-    inputs = [
-        helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, model.get_tensor_shape(t))
-        for t in node.input
-        if t not in inits
-    ]
-    outputs = [
-        helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, model.get_tensor_shape(t))
-        for t in node.output
-    ]
-    graph = helper.make_graph(
-        [generic], "node", inputs, outputs, [inits[t] for t in node.input if t in inits]
-    )
-    single = ModelWrapper(helper.make_model(graph, producer_name="bireal-fpga"))
-    for t in list(node.input) + list(node.output):
-        single.set_tensor_datatype(t, model.get_tensor_datatype(t))
-    return single
-
-
-def random_tensor(rng: np.random.Generator, dtype: DataType, shape: list[int]) -> np.ndarray:
-    lo, hi = int(dtype.min()), int(dtype.max())
-    # FINN's python execution carries values as float32: keep sums of inputs exact (< 2**24)
-    lo, hi = max(lo, -(1 << 22)), min(hi, 1 << 22)
-    return rng.integers(lo, hi + 1, size=shape).astype(np.float32)
 
 
 def check_node(

@@ -54,11 +54,31 @@ T bireal_from_bits(const ap_uint<width_v<T>>& bits) {
     }
 }
 
+// Elements of up to 64 bits are gathered into 64-bit words first and the wide word written
+// one 64-bit slice at a time: a range assignment into a wide ap_uint costs a shift of the
+// whole word, and the weight streams of wide MVAUs are packed from 1-bit elements.
 template <typename T, std::size_t N>
 ap_uint<N * width_v<T>> flatten(T const (&buffer)[N]) {
     constexpr std::size_t W = width_v<T>;
-    ap_uint<N * W> flat = 0;
-    for (std::size_t j = 0; j < N; j++) flat((j + 1) * W - 1, j * W) = bireal_to_bits(buffer[j]);
+    constexpr std::size_t BITS = N * W;
+    ap_uint<BITS> flat = 0;
+    if constexpr (W <= 64) {
+        constexpr std::size_t WORDS = (BITS + 63) / 64;
+        std::uint64_t words[WORDS] = {};
+        const std::uint64_t mask = W == 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << W) - 1;
+        for (std::size_t j = 0; j < N; j++) {
+            const std::uint64_t bits = bireal_to_bits(buffer[j]).to_uint64() & mask;
+            const std::size_t p = j * W, k = p / 64, off = p % 64;
+            words[k] |= bits << off;
+            if (off + W > 64) words[k + 1] |= bits >> (64 - off);
+        }
+        for (std::size_t k = 0; k < WORDS; k++) {
+            const std::size_t hi = (k + 1) * 64 < BITS ? (k + 1) * 64 - 1 : BITS - 1;
+            flat(hi, k * 64) = ap_uint<64>(words[k]);
+        }
+    } else {
+        for (std::size_t j = 0; j < N; j++) flat((j + 1) * W - 1, j * W) = bireal_to_bits(buffer[j]);
+    }
     return flat;
 }
 
