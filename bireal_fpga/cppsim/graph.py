@@ -75,11 +75,9 @@ class CppsimGraph:
         self.work_dir = Path(work_dir)
         nodes = list(self.model.graph.node)
         start = time.perf_counter()
-        # generated once here to count what the cache holds; prepare_nodes generates again
-        # (deterministic, cheap) and compiles
-        digests = [
-            source_digest(generate_node(self.model, n, self.work_dir), self.tc) for n in nodes
-        ]
+        # generated here, to count what the cache holds; prepare_nodes compiles them
+        dirs = [generate_node(self.model, n, self.work_dir) for n in nodes]
+        digests = [source_digest(d, self.tc) for d in dirs]
         missing = {d for d in digests if not (cache_dir("cppsim") / d / "node_model").is_file()}
         if progress:
             print(
@@ -88,7 +86,7 @@ class CppsimGraph:
                 flush=True,
             )
         self.nodes: list[CppsimNode] = prepare_nodes(
-            self.model, nodes, self.work_dir, jobs=jobs, tc=self.tc
+            self.model, nodes, self.work_dir, jobs=jobs, tc=self.tc, generated=dirs
         )
         self.compile_stats = CompileStats(
             len(nodes), len(set(digests)), len(missing), time.perf_counter() - start

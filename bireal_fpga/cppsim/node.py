@@ -105,16 +105,18 @@ def prepare_nodes(
     *,
     jobs: int | None = None,
     tc: Toolchain | None = None,
+    generated: Sequence[Path] | None = None,
 ) -> list[CppsimNode]:
     """Generate, compile (``jobs`` at a time, cached) and attach the cppsim executable of each
     of ``nodes`` (HLS nodes of ``model``): afterwards each has ``exec_mode="cppsim"`` and its
-    ``executable_path`` set, and :func:`run_node` executes it."""
+    ``executable_path`` set, and :func:`run_node` executes it. ``generated``: the nodes'
+    source folders, already made by :func:`generate_node` (not generated again)."""
     from qonnx.custom_op.registry import getCustomOp
 
     from bireal_fpga.cppsim import drivers
 
     tc = tc or toolchain()
-    dirs = [generate_node(model, node, work_dir) for node in nodes]
+    dirs = list(generated or [generate_node(model, node, work_dir) for node in nodes])
     exes = compile_many(dirs, jobs=jobs, tc=tc)
     prepared = []
     for node, d, exe in zip(nodes, dirs, exes, strict=True):
