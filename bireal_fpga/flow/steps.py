@@ -282,6 +282,30 @@ def step_fit_estimate(state: BuildState, cfg: BuildConfig) -> BuildState:
     return state.with_report(fit_estimate={**verdict, "table": table})
 
 
+def check_on_images(state: BuildState, cfg: BuildConfig, run: Any, what: str) -> Tally:
+    """``run`` (a verify stage opened on this build) on the ``n_check`` random check images
+    against the PyTorch integer form of ``integer.npz``; a mismatch stops the build naming
+    ``what`` and the first differing layer."""
+    from bireal_fpga.flow.verify import check_stage
+    from bireal_fpga.integer.forward import integer_layers
+    from bireal_fpga.integer.params import IntegerNet
+
+    net = IntegerNet.load(state.input(names.INTEGER))
+    images = check_images(tuple(net.input_shape), cfg.n_check, cfg.seed)  # type: ignore[arg-type]
+
+    def reference(x: np.ndarray) -> dict[str, np.ndarray]:
+        return integer_layers(net, x)
+
+    tally = Tally()
+    check_stage(run, reference(images), images, tally, 0, reference)
+    if tally.mismatches:
+        raise CheckFailed(
+            f"{what} differs from the PyTorch integer form on "
+            f"{tally.mismatches} of {tally.n} images; first: {tally.first_mismatch}"
+        )
+    return tally
+
+
 def step_cppsim(state: BuildState, cfg: BuildConfig) -> BuildState:
     """With ``cppsim``: every node of the folded graph (width converters added) in
     finn-hlslib C++ compiled with g++, on ``n_check`` random images == the PyTorch integer
@@ -289,30 +313,16 @@ def step_cppsim(state: BuildState, cfg: BuildConfig) -> BuildState:
     code ran per node. Without it, recorded as off."""
     import time
 
-    from bireal_fpga.flow.verify import CppsimRun, check_stage
-    from bireal_fpga.integer.forward import integer_layers
-    from bireal_fpga.integer.params import IntegerNet
+    from bireal_fpga.flow.verify import CppsimRun
 
     if not cfg.cppsim:
         return state.with_report(cppsim={"status": "off"})
-    net = IntegerNet.load(state.input(names.INTEGER))
-    images = check_images(tuple(net.input_shape), cfg.n_check, cfg.seed)  # type: ignore[arg-type]
-
-    def reference(x: np.ndarray) -> dict[str, np.ndarray]:
-        return integer_layers(net, x)
-
     run = CppsimRun(
         state.input(names.FOLDED), state.scratch("cppsim"), cfg.jobs, state.input(names.HW)
     )
-    tally = Tally()
     start = time.perf_counter()
-    check_stage(run, reference(images), images, tally, 0, reference)
+    tally = check_on_images(state, cfg, run, "cppsim (finn-hlslib C++)")
     seconds = time.perf_counter() - start
-    if tally.mismatches:
-        raise CheckFailed(
-            f"cppsim (finn-hlslib C++) differs from the PyTorch integer form on "
-            f"{tally.mismatches} of {tally.n} images; first: {tally.first_mismatch}"
-        )
     return state.with_report(
         cppsim={
             "status": "exact",
@@ -364,25 +374,11 @@ def step_rtlsim(state: BuildState, cfg: BuildConfig) -> BuildState:
     """The stitched design in Verilator on ``n_check`` random images == the PyTorch integer
     form (on a mismatch, the first differing layer is named); cycles measured -> ``sim/``
     (the compiled model)."""
-    from bireal_fpga.flow.verify import RtlsimRun, check_stage
-    from bireal_fpga.integer.forward import integer_layers
-    from bireal_fpga.integer.params import IntegerNet
-
-    net = IntegerNet.load(state.input(names.INTEGER))
-    images = check_images(tuple(net.input_shape), cfg.n_check, cfg.seed)  # type: ignore[arg-type]
-
-    def reference(x: np.ndarray) -> dict[str, np.ndarray]:
-        return integer_layers(net, x)
+    from bireal_fpga.flow.verify import RtlsimRun
 
     run = RtlsimRun(state.input(names.RTL), state.output(names.SIM), progress="rtlsim")
     run.sim.build()
-    tally = Tally()
-    check_stage(run, reference(images), images, tally, 0, reference)
-    if tally.mismatches:
-        raise CheckFailed(
-            f"stitched RTL simulation differs from the PyTorch integer form on "
-            f"{tally.mismatches} of {tally.n} images; first: {tally.first_mismatch}"
-        )
+    tally = check_on_images(state, cfg, run, "stitched RTL simulation")
     timing = run.timing()
     design = run.design
     clock = state.board.clock_mhz
