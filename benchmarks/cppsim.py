@@ -70,25 +70,99 @@ def compile_times(folded: Path, work: Path, jobs: int) -> dict:
     return out
 
 
-def run_stages(folder: Path, sets: dict[str, np.ndarray], stages: list[str], jobs: int) -> dict:
+BLOCK = 25  # images per recorded block
+
+# the code a recorded block depends on: cppsim and its C++, the stages and the reference
+KEY_CODE = (
+    "cppsim",
+    "hw/cppsim",
+    "hw/templates/cppsim",
+    "execution",
+    "integer",
+    "golden",
+    "flow/verify.py",
+    "flow/compare.py",
+)
+
+
+def run_key(folder: Path, sets: dict[str, np.ndarray]) -> str:
+    """What a block's result depends on: that code, the build's graphs and model, the images."""
+    import hashlib
+
+    import bireal_fpga
+
+    root = Path(bireal_fpga.__file__).parent
+    h = hashlib.sha256()
+    for part in KEY_CODE:
+        base = root / part
+        files = sorted(base.rglob("*")) if base.is_dir() else [base]
+        for f in files:
+            if f.is_file() and "__pycache__" not in f.parts:
+                h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    for name in ("folded.onnx", "hw.onnx", "model.pt"):
+        h.update((folder / name).read_bytes())
+    for label, images in sets.items():
+        h.update(label.encode() + images.tobytes())
+    return h.hexdigest()
+
+
+def run_stages(
+    folder: Path,
+    sets: dict[str, np.ndarray],
+    stages: list[str],
+    jobs: int,
+    state_file: Path,
+    key: str,
+) -> dict:
+    """Every stage on every set, ``BLOCK`` images at a time; each finished block is written to
+    ``state_file`` at once (with ``key``: the code, the graph and the images), so that a run
+    that is stopped resumes with the next block, in this session or a later one."""
     from bireal_fpga.flow.compare import Tally
     from bireal_fpga.flow.verify import Reference, check_stage, stage_table
 
+    state: dict = {"key": key, "blocks": {}}
+    if state_file.is_file():
+        old = json.loads(state_file.read_text())
+        if old.get("key") == key:
+            state = old
+            print(f"resuming: {len(state['blocks'])} blocks done ({state_file})", file=sys.stderr)
+        else:
+            print(f"{state_file} is of other code or images: starting again", file=sys.stderr)
     reference = Reference(folder / "model.pt")
     out: dict = {}
     for stage in stage_table(stages):
-        run = stage.open(folder, jobs)
+        run = None
         out[stage.name] = {}
         for label, images in sets.items():
-            tally = Tally()
-            t0 = time.perf_counter()
-            for start in range(0, len(images), 25):
-                block = images[start : start + 25]
-                ref = reference.trace(block)
-                check_stage(run, ref, block, tally, start, reference.trace)
-            seconds = time.perf_counter() - t0
-            r = {**tally.to_dict(), "seconds": round(seconds, 1)}
-            r["images_per_s"] = round(len(images) / seconds, 3)
+            for start in range(0, len(images), BLOCK):
+                name = f"{stage.name}/{label}/{start}"
+                if name in state["blocks"]:
+                    continue
+                run = run or stage.open(folder, jobs)
+                block = images[start : start + BLOCK]
+                tally = Tally()
+                t0 = time.perf_counter()
+                check_stage(run, reference.trace(block), block, tally, start, reference.trace)
+                state["blocks"][name] = {
+                    **tally.to_dict(),
+                    "seconds": round(time.perf_counter() - t0, 2),
+                    "date": date.today().isoformat(),
+                }
+                tmp = state_file.with_name(state_file.name + ".tmp")
+                tmp.write_text(json.dumps(state, indent=1) + "\n")
+                tmp.replace(state_file)
+                print(f"{name}: {state['blocks'][name]}", file=sys.stderr)
+            done = [v for k, v in state["blocks"].items() if k.startswith(f"{stage.name}/{label}/")]
+            seconds = sum(v["seconds"] for v in done)
+            bad = [v for v in done if v["mismatches"]]
+            r = {
+                "n": sum(v["n"] for v in done),
+                "mismatches": sum(v["mismatches"] for v in done),
+                "first_mismatch": bad[0]["first_mismatch"] if bad else None,
+                "seconds": round(seconds, 1),
+                "images_per_s": round(len(images) / seconds, 3),
+                "blocks": len(done),
+            }
             out[stage.name][label] = r
             print(f"{stage.name} {label}: {r}", file=sys.stderr)
     return out
@@ -105,13 +179,28 @@ def main() -> None:
         "--target-fps", default="max", help="the folding (default: the fastest that fits)"
     )
     ap.add_argument("--rtl", action="store_true", help="build the RTL too and measure rtlsim")
+    ap.add_argument(
+        "--stages",
+        default="golden,python,cppsim",
+        help="stages to run (rtlsim is added with --rtl)",
+    )
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument(
+        "--cache",
+        help="tool cache folder to use and keep (default: a fresh temporary one, so that the "
+        "first compile is cold); with --state, a stopped run resumes without recompiling",
+    )
+    ap.add_argument(
+        "--state",
+        help="progress file: finished image blocks are recorded here as they end, and a rerun "
+        "with the same code, graph and images continues after them (default: --out + .partial)",
+    )
     args = ap.parse_args()
 
-    # every tool cache of this run in a fresh folder: the first compile is cold
+    # every tool cache of this run in a fresh folder (the first compile is cold), or --cache
     cache = tempfile.TemporaryDirectory(prefix="bench-cppsim-cache-")
-    os.environ["XDG_CACHE_HOME"] = cache.name
+    os.environ["XDG_CACHE_HOME"] = args.cache or cache.name
     from bireal_fpga.flow.verify import open_images, random_images
 
     folder = Path(args.out_dir) / f"bireal18-cifar_{args.board}"
@@ -126,8 +215,10 @@ def main() -> None:
     estimates = json.loads((folder / "report.json").read_text()).get("estimates", {})
     with tempfile.TemporaryDirectory(prefix="bench-cppsim-") as work:
         compiled = compile_times(folder / "folded.onnx", Path(work), args.jobs)
-    stages = ["golden", "python", "cppsim"] + (["rtlsim"] if (folder / "rtl").is_dir() else [])
-    results = run_stages(folder, sets, stages, args.jobs)
+    stages = args.stages.split(",") + (["rtlsim"] if (folder / "rtl").is_dir() else [])
+    key = run_key(folder, sets)
+    state = Path(args.state) if args.state else Path(args.out + ".partial")
+    results = run_stages(folder, sets, stages, args.jobs, state, key)
     record = {
         "benchmark": "cppsim",
         "date": date.today().isoformat(),
@@ -139,6 +230,7 @@ def main() -> None:
         "build_seconds": round(build_s, 1),
         "images": {"real": f"{real.n} of {args.data} (test split)", "random": args.random},
         "compile": {k: v for k, v in compiled.items() if k != "report"},
+        "compile_cache": "given (--cache: not cold)" if args.cache else "fresh (cold)",
         "stages": results,
         "exact": all(r["mismatches"] == 0 for s in results.values() for r in s.values()),
         "nodes": compiled["report"],

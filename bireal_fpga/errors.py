@@ -25,3 +25,8 @@ class CheckpointError(BiRealError):
 
 class ExportError(BiRealError):
     """The model cannot be put into its integer inference form."""
+
+
+class ImportModelError(BiRealError):
+    """An imported (Brevitas / QONNX) model that is not a network this flow can build
+    exactly: the message names the node and why."""

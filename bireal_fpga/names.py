@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 # ---- the build folder (bireal_fpga.flow owns it; one file or folder per artefact) -------------
 MODEL = "model.pt"  # the float model: a checkpoint (spec inside)
+SOURCE = "source.onnx"  # an imported model (Brevitas QONNX) exactly as the user gave it
+SOURCE_MAP = "source_map.json"  # where its layers are in it, and their scales
 INTEGER = "integer.npz"  # its integer inference form
 QONNX = "qonnx.onnx"  # QONNX export, FINN's streamlined dialect
 HW = "hw.onnx"  # generic FINN HW layers (FINN's python execution runs on it)
@@ -36,7 +38,20 @@ REPORT = "report.json"  # what the build did and measured
 CONFIG = "build_config.json"  # the BuildConfig the build ran with
 FLOW_DIR = ".flow"  # per-step records (input hashes, output hashes), staging, lock
 ARTEFACTS: tuple[str, ...] = (
-    *(MODEL, INTEGER, QONNX, HW, SPECIALIZED, FOLDED, FOLDING_CONFIG, RTL_GRAPH, RTL, SIM),
+    *(
+        MODEL,
+        SOURCE,
+        SOURCE_MAP,
+        INTEGER,
+        QONNX,
+        HW,
+        SPECIALIZED,
+        FOLDED,
+        FOLDING_CONFIG,
+        RTL_GRAPH,
+        RTL,
+        SIM,
+    ),
     *(SYNTH, SHELL, SHELL_SIM, VIVADO, BITSTREAM, FIT, REPORT, REPORT_HTML, CONFIG),
 )
 

@@ -25,6 +25,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -167,6 +168,21 @@ SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar1
 """CIFAR-10 (JPEG copy) on this project's machines; a user's clone has none."""
 
 
+def cifar_crops(out: Path, size: int, n: int) -> Path:
+    """An ``images`` .npz of the central ``size`` x ``size`` pixels of the first ``n``
+    CIFAR-10 test images (real photographs for a net smaller than 32x32); skips the test,
+    saying why, where ``../shared/data`` is absent."""
+    if not SHARED_CIFAR.is_file():
+        pytest.skip(f"real images not found: {SHARED_CIFAR} (this project's ../shared/data)")
+    from bireal_fpga.data import open_data
+
+    test = open_data(str(SHARED_CIFAR), image_size=32, channels=3).test
+    a = (32 - size) // 2
+    photos = np.stack([test[i][0].numpy() for i in range(n)])[:, :, a : a + size, a : a + size]
+    np.savez(out, images=np.ascontiguousarray(photos))
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_deploy(tiny_board: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``bireal-fpga deploy`` of ``tiny_board``: 64 sample images from CIFAR-10's test split
@@ -250,3 +266,25 @@ def tiny_loaded(tiny_rtl: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
             inst.set_nodeattr("runtime_writeable_weights", 1)
     stitch(model, out / "rtl")
     return out
+
+
+@pytest.fixture(scope="session")
+def brevitas_qonnx(tmp_path_factory: pytest.TempPathFactory):
+    """``brevitas_qonnx(**fields)``: the QONNX file of ``brevitas_nets.BrevitasNet(**fields)``
+    (a Bi-Real-shaped net in Brevitas idiom), exported once per session with
+    ``brevitas.export.export_qonnx``."""
+    import brevitas_nets
+
+    made: dict[str, Path] = {}
+
+    def get(**fields: object) -> Path:
+        key = repr(sorted(fields.items()))
+        if key not in made:
+            folder = tmp_path_factory.mktemp("brevitas")
+            made[key] = brevitas_nets.export(
+                brevitas_nets.BrevitasNet(**fields),  # type: ignore[arg-type]
+                folder / "model.onnx",
+            )
+        return made[key]
+
+    return get

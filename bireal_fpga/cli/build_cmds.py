@@ -99,8 +99,9 @@ def build(
     until: str | None,
     **options: Any,
 ) -> None:
-    """Build SOURCE (checkpoint, spec or exported .onnx; default: the board's model) for
-    BOARD into a build folder.
+    """Build SOURCE (checkpoint, spec, a Brevitas QONNX file from export_qonnx, or the
+    qonnx.onnx of an earlier build; default: the board's model) for BOARD into a build
+    folder.
 
     Every step records what it read: a rerun reuses the steps whose inputs did not change and
     continues an interrupted build. Flags override the values of --config.

@@ -239,4 +239,23 @@ def export(ckpt: Path, out_file: Path, top1: bool) -> None:
     _write_file(out_file, lambda tmp: graph.save(str(tmp)))
 
 
-COMMANDS = [train, evaluate_cmd, integer_cmd, export]
+@click.command(name="export-brevitas")
+@click.argument("ckpt", type=click.Path(path_type=Path))
+@_out_file_option("QONNX .onnx to write (brevitas.export.export_qonnx)")
+def export_brevitas_cmd(ckpt: Path, out_file: Path) -> None:
+    """Write CKPT as a Brevitas model through brevitas.export.export_qonnx (Quant and
+    BipolarQuant nodes, BatchNorms, NCHW): the file a Brevitas user would bring; building
+    it gives the same hardware as building CKPT."""
+    _check_out_file(out_file, ".onnx")
+    from bireal_fpga.errors import ExportError
+    from bireal_fpga.export.brevitas_export import export_brevitas
+    from bireal_fpga.train.checkpoint import load_checkpoint
+
+    model = load_checkpoint(ckpt).build_model()
+    try:
+        _write_file(out_file, lambda tmp: export_brevitas(model, tmp) and None)
+    except ExportError as exc:
+        raise ExportError(f"checkpoint '{ckpt}': {exc}") from None
+
+
+COMMANDS = [train, evaluate_cmd, integer_cmd, export, export_brevitas_cmd]

@@ -50,7 +50,14 @@ from bireal_fpga.flow.records import (
     read_record,
     write_json_atomic,
 )
-from bireal_fpga.flow.state import SOURCE_MODEL, SOURCE_ONNX, BuildState, Step, StepSkipped
+from bireal_fpga.flow.state import (
+    SOURCE_IMPORTED,
+    SOURCE_MODEL,
+    SOURCE_ONNX,
+    BuildState,
+    Step,
+    StepSkipped,
+)
 
 FIT_RESOURCES = ("LUT", "BRAM36", "URAM", "DSP")
 
@@ -77,7 +84,22 @@ class BuildResult:
 
 
 def source_kind(source: str) -> str:
-    return SOURCE_ONNX if source.endswith(".onnx") else SOURCE_MODEL
+    """``model`` (a checkpoint or spec), ``onnx`` (the ``qonnx.onnx`` of an earlier build: its
+    producer is bireal-fpga) or ``imported`` (any other ONNX file: a Brevitas QONNX export)."""
+    if not source.endswith(".onnx"):
+        return SOURCE_MODEL
+    return SOURCE_ONNX if _onnx_producer(source) == "bireal-fpga" else SOURCE_IMPORTED
+
+
+def _onnx_producer(path: str) -> str | None:
+    """The ``producer_name`` of an ONNX file (None if it cannot be read: the import step
+    then says why)."""
+    try:
+        import onnx
+
+        return str(onnx.load(path, load_external_data=False).producer_name)
+    except Exception:  # a missing or foreign file: reported by the step that reads it
+        return None
 
 
 def source_digest(source: str) -> str:
@@ -103,6 +125,11 @@ def plan_steps(cfg: BuildConfig, steps: Sequence[Step]) -> list[Step]:
     for field, value in (("from_step", cfg.from_step), ("to_step", cfg.to_step)):
         if value is None or value in known:
             continue
+        if value in names_all and kind != SOURCE_ONNX:
+            raise BuildError(
+                f"--{field.replace('_', '-')} '{value}': the step does not apply to an "
+                f"{kind} source (its steps: {', '.join(known)})"
+            )
         if value in names_all:
             raise BuildError(
                 f"--{field.replace('_', '-')} '{value}': the step does not apply to a .onnx "

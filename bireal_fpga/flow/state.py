@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 SOURCE_MODEL = "model"  # a checkpoint or a spec: the whole pipeline
 SOURCE_ONNX = "onnx"  # a qonnx.onnx of an earlier build: HW layers and folding only
+SOURCE_IMPORTED = "imported"  # a QONNX file from Brevitas (any other producer): the whole pipeline
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ class Step:
             ``source`` and ``folding_config`` are hashed by content, not by path).
         board: the board preset fields it uses.
         group: the ``--until`` group it belongs to (integer, qonnx, hw, rtl).
-        sources: the source kinds it applies to (``model``: a checkpoint or spec; ``onnx``).
+        sources: the source kinds it applies to (``model``: a checkpoint or spec; ``onnx``: a
+            ``qonnx.onnx`` of an earlier build; ``imported``: a Brevitas QONNX file).
         summary: one line for ``bireal-fpga steps``.
     """
 
@@ -103,5 +105,5 @@ class Step:
     config: tuple[str, ...] = ()
     board: tuple[str, ...] = ()
     group: str = ""
-    sources: tuple[str, ...] = (SOURCE_MODEL, SOURCE_ONNX)
+    sources: tuple[str, ...] = (SOURCE_MODEL, SOURCE_ONNX, SOURCE_IMPORTED)
     summary: str = ""

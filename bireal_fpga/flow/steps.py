@@ -8,8 +8,9 @@ driver); users can add, replace or drop rows and pass their table to ``bireal_fp
 ========  =================================================================================
 group     steps
 ========  =================================================================================
-integer   model, integer, golden-check
-qonnx     qonnx (or, for a ``.onnx`` source, import)
+integer   model, integer, golden-check (a Brevitas QONNX source: import-model, source-check,
+          golden-check)
+qonnx     qonnx (or, for the ``qonnx.onnx`` of an earlier build, import)
 hw        hw, specialize, folding, fit-estimate
 rtl       fifo-sizing, rtl, rtlsim, synth, fit-yosys
 bitstream shell, shell-sim, vivado, bitstream
@@ -31,7 +32,14 @@ from bireal_fpga.boards import Board
 from bireal_fpga.errors import BiRealError
 from bireal_fpga.flow.compare import Tally
 from bireal_fpga.flow.config import BuildConfig
-from bireal_fpga.flow.state import SOURCE_MODEL, SOURCE_ONNX, BuildState, Step, StepSkipped
+from bireal_fpga.flow.state import (
+    SOURCE_IMPORTED,
+    SOURCE_MODEL,
+    SOURCE_ONNX,
+    BuildState,
+    Step,
+    StepSkipped,
+)
 
 SIZING_FRAMES = 64  # most frames of the FIFO-sizing simulation (8, doubled until steady)
 GROUPS = ("integer", "qonnx", "hw", "rtl", "bitstream")
@@ -126,6 +134,60 @@ def step_integer_form(state: BuildState, cfg: BuildConfig) -> BuildState:
         raise ExportError(f"source '{cfg.source}': {exc}") from None
     net.save(state.output(names.INTEGER))
     return state
+
+
+def step_import_model(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """A Brevitas QONNX file (``export_qonnx``) read into the integer form with exact
+    thresholds -> ``integer.npz``; the file itself -> ``source.onnx``; where its layers are
+    and their scales -> ``source_map.json``."""
+    import time
+
+    from bireal_fpga.importer.bireal import read_qonnx
+
+    start = time.perf_counter()
+    net, smap, details = read_qonnx(cfg.source)
+    net.save(state.output(names.INTEGER))
+    shutil.copyfile(cfg.source, state.output(names.SOURCE))
+    (state.output(names.SOURCE_MAP)).write_text(json.dumps(smap.to_dict(), indent=2) + "\n")
+    say(
+        f"[build] imported {smap.nodes} nodes: {len(net.blocks)} Bi-Real blocks, residual "
+        f"{details['residual']}, {details['stem']} stem"
+    )
+    return state.with_report(
+        trained=None,
+        spec=net.spec,
+        imported={
+            "file": cfg.source,
+            "nodes": smap.nodes,
+            "layers": smap.layers,
+            **details,
+            "output_scale": smap.output_scale,
+            "seconds": round(time.perf_counter() - start, 2),
+        },
+    )
+
+
+def step_source_check(state: BuildState, cfg: BuildConfig) -> BuildState:
+    """The imported file executed as given (ONNX reference evaluator, float64, QONNX's
+    quantizers) == the integer form read from it, layer by layer, on ``n_check`` random
+    images: the import changed nothing."""
+    from bireal_fpga.importer.bireal import SourceMap
+    from bireal_fpga.importer.source import SourceModel
+    from bireal_fpga.integer.forward import integer_layers
+    from bireal_fpga.integer.params import IntegerNet
+
+    net = IntegerNet.load(state.input(names.INTEGER))
+    smap = SourceMap.from_dict(json.loads(state.input(names.SOURCE_MAP).read_text()))
+    images = check_images(tuple(net.input_shape), cfg.n_check, cfg.seed)  # type: ignore[arg-type]
+    got = SourceModel(state.input(names.SOURCE), smap).trace(images)
+    tally = Tally()
+    tally.add(integer_layers(net, images), got, 0)
+    if tally.mismatches:
+        raise CheckFailed(
+            f"the imported model differs from its integer form on {tally.mismatches} of "
+            f"{tally.n} images; first: {tally.first_mismatch}"
+        )
+    return state.with_report(source_check=tally.to_dict())
 
 
 def step_golden_check(state: BuildState, cfg: BuildConfig) -> BuildState:
@@ -632,11 +694,12 @@ def step_bitstream(state: BuildState, cfg: BuildConfig) -> BuildState:
         jobs=cfg.jobs,
     )
     out = state.output(names.BITSTREAM)
+    model = state.input(names.MODEL)  # an imported build's model is its source.onnx
     manifest = collect_bitstream(
         result,
         out,
         board=state.board,
-        model_sha256=file_digest(state.input(names.MODEL)),
+        model_sha256=file_digest(model if model.is_file() else state.input(names.SOURCE)),
         shell_dir=state.input(names.SHELL),
     )
     published = None
@@ -676,12 +739,30 @@ STEPS: tuple[Step, ...] = (
         summary="its integer inference form",
     ),
     Step(
+        "import-model",
+        step_import_model,
+        writes=(names.INTEGER, names.SOURCE, names.SOURCE_MAP),
+        config=("source",),
+        group="integer",
+        sources=(SOURCE_IMPORTED,),
+        summary="a Brevitas QONNX file read into the integer form (exact thresholds)",
+    ),
+    Step(
+        "source-check",
+        step_source_check,
+        reads=(names.INTEGER, names.SOURCE, names.SOURCE_MAP),
+        config=("n_check", "seed"),
+        group="integer",
+        sources=(SOURCE_IMPORTED,),
+        summary="the imported file, executed as given (float64) == its integer form",
+    ),
+    Step(
         "golden-check",
         step_golden_check,
         reads=(names.INTEGER,),
         config=("n_check", "seed"),
         group="integer",
-        sources=(SOURCE_MODEL,),
+        sources=(SOURCE_MODEL, SOURCE_IMPORTED),
         summary="numpy golden model == PyTorch integer form",
     ),
     Step(
@@ -691,7 +772,7 @@ STEPS: tuple[Step, ...] = (
         writes=(names.QONNX,),
         config=("top1",),
         group="qonnx",
-        sources=(SOURCE_MODEL,),
+        sources=(SOURCE_MODEL, SOURCE_IMPORTED),
         summary="QONNX export (FINN's streamlined dialect)",
     ),
     Step(
@@ -744,7 +825,7 @@ STEPS: tuple[Step, ...] = (
         reads=(names.FOLDED, names.HW, names.INTEGER),
         config=("cppsim", "n_check", "seed"),
         group="hw",
-        sources=(SOURCE_MODEL,),
+        sources=(SOURCE_MODEL, SOURCE_IMPORTED),
         summary="with --cppsim: finn-hlslib C++ (g++) of every node == PyTorch integer form",
     ),
     Step(
@@ -754,7 +835,7 @@ STEPS: tuple[Step, ...] = (
         writes=(names.RTL_GRAPH,),
         config=("n_check", "seed"),
         group="rtl",
-        sources=(SOURCE_MODEL,),
+        sources=(SOURCE_MODEL, SOURCE_IMPORTED),
         summary="width converters, FIFOs sized by simulation",
     ),
     Step(
@@ -763,7 +844,7 @@ STEPS: tuple[Step, ...] = (
         reads=(names.RTL_GRAPH,),
         writes=(names.RTL,),
         group="rtl",
-        sources=(SOURCE_MODEL,),
+        sources=(SOURCE_MODEL, SOURCE_IMPORTED),
         summary="SystemVerilog of every layer, the stitched top",
     ),
     Step(
@@ -774,7 +855,7 @@ STEPS: tuple[Step, ...] = (
         config=("n_check", "seed"),
         board=("clock_mhz",),
         group="rtl",
-        sources=(SOURCE_MODEL,),
+        sources=(SOURCE_MODEL, SOURCE_IMPORTED),
         summary="stitched RTL in Verilator == PyTorch integer form, cycles",
     ),
     Step(
@@ -785,7 +866,7 @@ STEPS: tuple[Step, ...] = (
         config=("synth",),
         board=("family", "resources"),
         group="rtl",
-        sources=(SOURCE_MODEL,),
+        sources=(SOURCE_MODEL, SOURCE_IMPORTED),
         summary="Yosys resource estimates, fits; the cost model beside them",
     ),
     Step(
@@ -794,7 +875,7 @@ STEPS: tuple[Step, ...] = (
         reads=(names.SYNTH, names.FOLDED),
         board=("resources",),
         group="rtl",
-        sources=(SOURCE_MODEL,),
+        sources=(SOURCE_MODEL, SOURCE_IMPORTED),
         summary="Yosys confirms or overturns the cost model; no fit stops before Vivado",
     ),
     Step(
@@ -804,7 +885,7 @@ STEPS: tuple[Step, ...] = (
         writes=(names.SHELL,),
         board=("clock_mhz",),
         group="bitstream",
-        sources=(SOURCE_MODEL,),
+        sources=(SOURCE_MODEL, SOURCE_IMPORTED),
         summary="Verilog-2001 shell: AXI DMA streams (TLAST), AXI-Lite control, weights",
     ),
     Step(
@@ -814,7 +895,7 @@ STEPS: tuple[Step, ...] = (
         writes=(names.SHELL_SIM,),
         config=("n_check", "seed"),
         group="bitstream",
-        sources=(SOURCE_MODEL,),
+        sources=(SOURCE_MODEL, SOURCE_IMPORTED),
         summary="shell + accelerator driven as the DMAs do == PyTorch integer form",
     ),
     Step(
@@ -824,18 +905,18 @@ STEPS: tuple[Step, ...] = (
         writes=(names.VIVADO,),
         board=("part", "board_part", "ps", "axi_port_bits", "clock_mhz", "ps_config"),
         group="bitstream",
-        sources=(SOURCE_MODEL,),
+        sources=(SOURCE_MODEL, SOURCE_IMPORTED),
         summary="the Vivado project as generated TCL (no tool runs)",
     ),
     Step(
         "bitstream",
         step_bitstream,
-        reads=(names.VIVADO, names.MODEL, names.SHELL),
+        reads=(names.VIVADO, names.MODEL, names.SOURCE, names.SHELL),
         writes=(names.BITSTREAM,),
         config=("bitstream_dir", "vivado_timeout_s"),
         board=("name",),
         group="bitstream",
-        sources=(SOURCE_MODEL,),
+        sources=(SOURCE_MODEL, SOURCE_IMPORTED),
         summary="Vivado: bitstream + hwh, timing checked, to bitstreams/<BOARD>/ (skipped "
         "without Vivado)",
     ),

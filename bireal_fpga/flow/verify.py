@@ -1,9 +1,12 @@
 """``verify``: every stage of a build against the PyTorch integer form, streaming; and ``sim``.
 
 The reference is the PyTorch integer inference form of the build's float model
-(``model.pt``), derived afresh. The stages (:data:`STAGES`, one row each; later issues add
-rows) are:
+(``model.pt``), derived afresh (an imported build: read afresh from its ``source.onnx``).
+The stages (:data:`STAGES`, one row each; later issues add rows) are:
 
+``source``   an imported build's QONNX file as the user gave it (``source.onnx``), executed
+             by ONNX's reference evaluator in float64 with QONNX's quantizers; each layer
+             divided by its scale (:mod:`bireal_fpga.importer.source`)
 ``pytorch``  the build's stored ``integer.npz`` run by the PyTorch integer form (catches a
              stale or foreign integer form)
 ``golden``   the numpy golden model on ``integer.npz``
@@ -278,6 +281,22 @@ def _open_cppsim(folder: Path, jobs: int | None) -> StageRun:
     return CppsimRun(folder / names.FOLDED, None, jobs, hw if hw.is_file() else None)
 
 
+def _open_source(folder: Path, jobs: int | None) -> StageRun:
+    from bireal_fpga.importer.bireal import SourceMap
+    from bireal_fpga.importer.source import SourceModel
+
+    smap = SourceMap.from_dict(json.loads((folder / names.SOURCE_MAP).read_text()))
+    model = SourceModel(folder / names.SOURCE, smap)
+
+    def fn(images: np.ndarray, got: dict[str, np.ndarray]) -> np.ndarray:
+        layers = model.trace(images)
+        del layers[names.TOP1]
+        got.update(layers)
+        return layers[names.HEAD]
+
+    return _Traced(fn)
+
+
 def _open_rtlsim(folder: Path, jobs: int | None) -> StageRun:
     sim = folder / names.SIM
     # without sim/, compiled (or taken from the cache) in a temporary folder, not the build
@@ -285,6 +304,12 @@ def _open_rtlsim(folder: Path, jobs: int | None) -> StageRun:
 
 
 STAGES: tuple[Stage, ...] = (
+    Stage(
+        "source",
+        (names.SOURCE, names.SOURCE_MAP),
+        _open_source,
+        "the imported QONNX file as given (ONNX reference evaluator, float64)",
+    ),
     Stage("pytorch", (names.INTEGER,), _open_pytorch, "stored integer form, PyTorch"),
     Stage("golden", (names.INTEGER,), _open_golden, "numpy golden model"),
     Stage("python", (names.HW,), _open_python, "FINN python execution of hw.onnx"),
@@ -297,12 +322,22 @@ STAGES: tuple[Stage, ...] = (
 
 
 class Reference:
-    """The PyTorch integer form of a float model, derived afresh, and the model itself."""
+    """The PyTorch integer form of a float model, derived afresh, and the model itself; for
+    an imported build (no ``model.pt``, a ``source.onnx``), the integer form read afresh
+    from the imported file, and that file as the float model."""
 
     def __init__(self, model_path: Path) -> None:
         from bireal_fpga.integer.derive import integer_form
         from bireal_fpga.train.checkpoint import load_checkpoint
 
+        self.source: Any = None
+        if not model_path.is_file() and (model_path.parent / names.SOURCE).is_file():
+            from bireal_fpga.importer.bireal import read_qonnx
+            from bireal_fpga.importer.source import SourceModel
+
+            self.net, smap, _ = read_qonnx(model_path.parent / names.SOURCE)
+            self.source = SourceModel(model_path.parent / names.SOURCE, smap)
+            return
         self.model = load_checkpoint(model_path).build_model()
         self.net = integer_form(self.model)
 
@@ -316,6 +351,10 @@ class Reference:
         return integer_layers(self.net, images)
 
     def float_top1(self, images: np.ndarray) -> np.ndarray:
+        """The float model's best class: the checkpoint in PyTorch, or the imported file in
+        its own precision (float32)."""
+        if self.source is not None:
+            return self.source.float_top1(images)
         import torch
 
         from bireal_fpga.models.bireal import preprocess
@@ -363,8 +402,11 @@ def stage_table(stages: Sequence[str], table: Sequence[Stage] = STAGES) -> list[
 def _check_folder(folder: Path, stages: Sequence[Stage]) -> None:
     if not (folder / names.REPORT).is_file():
         raise VerifyError(f"'{folder}' is not a build folder (no {names.REPORT})")
-    if not (folder / names.MODEL).is_file():
-        raise VerifyError(f"build '{folder}' has no {names.MODEL} to derive the reference from")
+    if not (folder / names.MODEL).is_file() and not (folder / names.SOURCE).is_file():
+        raise VerifyError(
+            f"build '{folder}' has no {names.MODEL} (or imported {names.SOURCE}) to derive the "
+            "reference from"
+        )
     for stage in stages:
         for need in stage.needs:
             if not (folder / need).exists():

@@ -18,7 +18,7 @@ from torch import nn
 
 from bireal_fpga.errors import ExportError
 from bireal_fpga.integer.params import Block, ConvLayer, IntegerNet, ThresholdUnit
-from bireal_fpga.models.bireal import PIXEL_MAX, BiRealBlock, BiRealNet, Downsample
+from bireal_fpga.models.bireal import PIXEL_SCALE, BiRealBlock, BiRealNet, Downsample
 from bireal_fpga.quant.functions import channel_alpha
 
 BIG = 2**40  # beyond any accumulator: "never" / "always" thresholds
@@ -106,7 +106,7 @@ def integer_form(model: BiRealNet) -> IntegerNet:
         k, stride, pad = spec.stem_geometry()
         stem = _conv_unit(
             w,
-            ws / PIXEL_MAX,  # input scale * weight scale
+            ws * PIXEL_SCALE,  # input scale * weight scale
             model.stem.bn,
             s,
             lo,

@@ -36,6 +36,11 @@ PIXEL_MAX = 255.0
 """The largest uint8 pixel: the model sees ``pixel / PIXEL_MAX``, so the input scale (one
 pixel level) is ``1 / PIXEL_MAX`` (README, numerics, "input")."""
 
+PIXEL_SCALE = float(torch.tensor(1.0 / PIXEL_MAX, dtype=torch.float32))
+"""One pixel level as the integer form holds it: ``1/255`` rounded to float32, the number an
+exported QONNX file holds (a file cannot hold 1/255 itself; the two differ by 6e-9 relative,
+enough to move a stem threshold, so the integer form takes the one a file can carry)."""
+
 
 def preprocess(images: Tensor) -> Tensor:
     """The model input of a batch of uint8 images: ``images / 255`` as float32 in ``[0, 1]``.
