@@ -290,7 +290,8 @@ def test_top1_output_is_label_select() -> None:
 
 
 def test_onnx_sources(tmp_path) -> None:
-    """A .onnx source continues from an exported graph; foreign or broken files are refused."""
+    """A .onnx source continues from an exported graph; broken files, and streamlined graphs
+    of another producer (they go to the Brevitas import), are refused."""
     spec = SPECS["tiny"]
     exported = export_qonnx(integer_form(randomized_model(spec, seed=1)))
     good = tmp_path / "good.onnx"
@@ -325,7 +326,7 @@ def test_onnx_sources(tmp_path) -> None:
     odd.save(str(unmappable))
     for source, needle, failed in [
         (junk, "is not an ONNX model", "import"),
-        (foreign, "was not exported by bireal-fpga", "import"),
+        (foreign, "FINN-streamlined graph; streamlined input is not supported", "import"),
         (unmappable, "node 'head_sigmoid' (op type Sigmoid) cannot be mapped", "hw"),
     ]:
         out = tmp_path / f"out_{source.stem}"

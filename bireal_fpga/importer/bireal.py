@@ -37,6 +37,7 @@ from bireal_fpga.importer.graph import QUANT_OPS, QuantParams, SourceGraph
 from bireal_fpga.integer.params import Block, ConvLayer, IntegerNet, ThresholdUnit
 
 POOL_OPS = ("ReduceMean", "GlobalAveragePool")
+FINN_DIALECT = ("MultiThreshold", "XnorPopcountMatMul", "Im2Col")  # a streamlined graph's ops
 RESHAPE_OPS = ("Reshape", "Flatten", "Squeeze")
 
 
@@ -276,6 +277,14 @@ class _Reader:
     # ---- the network --------------------------------------------------------------------------
     def read(self, name: str) -> tuple[IntegerNet, SourceMap, dict[str, Any]]:
         g = self.g
+        finn = next((n for n in g.nodes if n.op_type in FINN_DIALECT), None)
+        if finn is not None:
+            raise self.fail(
+                finn,
+                "the file is a FINN-streamlined graph; streamlined input is not supported yet: "
+                "give the QONNX file of brevitas.export.export_qonnx (before streamlining), or "
+                "a qonnx.onnx that bireal-fpga exported",
+            )
         x = g.inputs[0]
         shape = g.shapes.get(x)
         if shape is None or len(shape) != 4:
