@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -88,17 +89,23 @@ def source_kind(source: str) -> str:
     producer is bireal-fpga) or ``imported`` (any other ONNX file: a Brevitas QONNX export)."""
     if not source.endswith(".onnx"):
         return SOURCE_MODEL
-    return SOURCE_ONNX if _onnx_producer(source) == "bireal-fpga" else SOURCE_IMPORTED
+    try:
+        stat = Path(source).stat()
+    except OSError:  # a missing file: reported by the step that reads it
+        return SOURCE_IMPORTED
+    producer = _onnx_producer(source, stat.st_mtime_ns, stat.st_size)
+    return SOURCE_ONNX if producer == "bireal-fpga" else SOURCE_IMPORTED
 
 
-def _onnx_producer(path: str) -> str | None:
-    """The ``producer_name`` of an ONNX file (None if it cannot be read: the import step
-    then says why)."""
+@functools.lru_cache(maxsize=8)
+def _onnx_producer(path: str, mtime_ns: int, size: int) -> str | None:
+    """The ``producer_name`` of an ONNX file, parsed once per file version (a build asks for
+    the source kind several times; None if it cannot be read: the import step says why)."""
     try:
         import onnx
 
         return str(onnx.load(path, load_external_data=False).producer_name)
-    except Exception:  # a missing or foreign file: reported by the step that reads it
+    except Exception:  # a foreign file: reported by the step that reads it
         return None
 
 

@@ -171,22 +171,10 @@ def step_source_check(state: BuildState, cfg: BuildConfig) -> BuildState:
     """The imported file executed as given (ONNX reference evaluator, float64, QONNX's
     quantizers) == the integer form read from it, layer by layer, on ``n_check`` random
     images: the import changed nothing."""
-    from bireal_fpga.importer.bireal import SourceMap
-    from bireal_fpga.importer.source import SourceModel
-    from bireal_fpga.integer.forward import integer_layers
-    from bireal_fpga.integer.params import IntegerNet
+    from bireal_fpga.flow.verify import stage_table
 
-    net = IntegerNet.load(state.input(names.INTEGER))
-    smap = SourceMap.from_dict(json.loads(state.input(names.SOURCE_MAP).read_text()))
-    images = check_images(tuple(net.input_shape), cfg.n_check, cfg.seed)  # type: ignore[arg-type]
-    got = SourceModel(state.input(names.SOURCE), smap).trace(images)
-    tally = Tally()
-    tally.add(integer_layers(net, images), got, 0)
-    if tally.mismatches:
-        raise CheckFailed(
-            f"the imported model differs from its integer form on {tally.mismatches} of "
-            f"{tally.n} images; first: {tally.first_mismatch}"
-        )
+    run = stage_table(["source"])[0].open(state.folder, cfg.jobs)
+    tally = check_on_images(state, cfg, run, "the imported file (executed as given)")
     return state.with_report(source_check=tally.to_dict())
 
 
