@@ -23,6 +23,8 @@ from bireal_fpga.errors import SpecError
 
 StemKind = Literal["cifar", "imagenet"]
 STEM_KINDS: tuple[str, ...] = ("cifar", "imagenet")
+BinaryPadding = Literal["minus-one", "zero"]
+BINARY_PADDINGS: tuple[str, ...] = ("minus-one", "zero")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,11 @@ class BiRealSpec:
         residual_bits: bits of the signed fixed-point residual stream.
         residual_frac_bits: fraction bits of the residual stream (scale ``2**-frac``).
         int_bits: bits of the integer weights of stem, downsample 1x1 convs and classifier.
+        binary_padding: what a binary 3x3 conv pads its +-1 input with: ``"minus-one"`` (a
+            -1 = bit 0 border, what FINN's padding means) or ``"zero"`` (the border taps add
+            nothing, as in the official Bi-Real code and larq-zoo; the hardware adds a
+            per-border-position correction to the popcount). Zero padding needs an even
+            number of input channels at every binary conv.
     """
 
     name: str = "custom"
@@ -63,6 +70,7 @@ class BiRealSpec:
     residual_bits: int = 8
     residual_frac_bits: int = 4
     int_bits: int = 8
+    binary_padding: BinaryPadding = "minus-one"
 
     def __post_init__(self) -> None:
         for name in ("widths", "blocks", "strides"):
@@ -111,6 +119,19 @@ class BiRealSpec:
         need_int("residual_bits", self.residual_bits, 2, 16)
         need_int("residual_frac_bits", self.residual_frac_bits, 0, self.residual_bits - 1)
         need_int("int_bits", self.int_bits, 2, 8)
+        if self.binary_padding not in BINARY_PADDINGS:
+            raise SpecError(
+                f"spec field 'binary_padding' must be one of {list(BINARY_PADDINGS)}, "
+                f"got {self.binary_padding!r}"
+            )
+        if self.binary_padding == "zero":
+            for i, c in enumerate(self.binary_conv_inputs()):
+                if c % 2:
+                    raise SpecError(
+                        f"spec field 'binary_padding' = 'zero' needs an even number of input "
+                        f"channels at every binary conv; block {i} has {c} (the popcount "
+                        "correction of a border pixel is half the sum of its padded weights)"
+                    )
         size = self.feature_sizes()[-1]
         if size < 1:
             raise SpecError(
@@ -119,6 +140,15 @@ class BiRealSpec:
             )
 
     # ------------------------------------------------------------------ shapes
+    def binary_conv_inputs(self) -> list[int]:
+        """Input channels of each block's binary conv, in network order."""
+        out, c = [], self.stem_width
+        for width, blocks in zip(self.widths, self.blocks, strict=True):
+            for _ in range(blocks):
+                out.append(c)
+                c = width
+        return out
+
     def num_downsamples(self) -> int:
         n = sum(1 for s in self.strides if s == 2)
         return n + (2 if self.stem == "imagenet" else 0)
@@ -144,6 +174,11 @@ class BiRealSpec:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for name in ("widths", "blocks", "strides"):
             d[name] = list(d[name])
+        # fields added later are left out at their default, so every spec written before
+        # they existed (files, checkpoints, hashes of builds) stays byte for byte the same
+        for name, default in _LATER_FIELDS.items():
+            if d[name] == default:
+                del d[name]
         return d
 
     @classmethod
@@ -180,6 +215,9 @@ class BiRealSpec:
 
     def replace(self, **changes: Any) -> BiRealSpec:
         return BiRealSpec.from_dict({**self.to_dict(), **changes})
+
+
+_LATER_FIELDS: dict[str, Any] = {"binary_padding": "minus-one"}
 
 
 # ---------------------------------------------------------------------- presets

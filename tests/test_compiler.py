@@ -3,6 +3,7 @@ the PyTorch integer form, layer by layer; the project's own transformation; fold
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -439,3 +440,53 @@ def test_hw_downsample_is_sum_pool_and_1x1_mvau(compiled) -> None:
         assert getCustomOp(mvau).get_nodeattr("inputDataType") == pool.get_nodeattr(
             "OutputDataType"
         )
+
+
+def test_narrow_border_correction_before_and_after() -> None:
+    """A zero-padded net's HW graph without and with ``NarrowBorderCorrection``: the same
+    outputs (FINN python execution, every layer), and the popcount / corrected sums narrowed
+    from 32 bits to their ranges (UINT(bits(K + 1)) and the add's own range)."""
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.transformation.general import GiveUniqueNodeNames
+
+    from bireal_fpga.hwlayers.narrow_border_correction import NarrowBorderCorrection
+
+    spec = SPECS["zero-pad-odd-11"]
+    net = integer_form(randomized_model(spec, seed=7))
+    after = to_hw_layers(export_qonnx(net))  # the conversion runs the pass last
+    adds = [
+        n
+        for n in after.graph.node
+        if n.op_type == "ElementwiseAdd" and after.get_initializer(n.input[1]) is not None
+    ]
+    assert len(adds) == 3 + 1  # three zero-padded binary convs, and the FC bias
+    for n in adds[:3]:
+        mvau = after.find_producer(n.input[0])
+        k = int(getCustomOp(mvau).get_nodeattr("MW"))
+        pop = after.get_tensor_datatype(n.input[0])
+        assert pop.name == f"UINT{int(np.ceil(np.log2(k + 1)))}"
+        total = after.get_tensor_datatype(n.output[0])
+        assert total.bitwidth() <= pop.bitwidth() + 2 and total.signed()
+        thr = after.find_consumer(n.output[0])
+        assert getCustomOp(thr).get_nodeattr("inputDataType") == total.name
+    # before: the same graph with the 32-bit types FINN's conversion gives
+    before = ModelWrapper(copy.deepcopy(after.model))
+    for n in adds[:3]:
+        for attr in ("outputDataType", "accDataType"):
+            getCustomOp(before.find_producer(n.input[0])).set_nodeattr(attr, "UINT32")
+        before.set_tensor_datatype(n.input[0], DataType["UINT32"])
+        add = getCustomOp(before.get_node_from_name(n.name))
+        add.set_nodeattr("lhs_dtype", "UINT32")
+        add.set_nodeattr("out_dtype", "INT32")
+        before.set_tensor_datatype(n.output[0], DataType["INT32"])
+        thr = before.find_consumer(n.output[0])
+        getCustomOp(thr).set_nodeattr("inputDataType", "INT32")
+    again = before.transform(NarrowBorderCorrection()).transform(GiveUniqueNodeNames())
+    for n in adds[:3]:
+        assert again.get_tensor_datatype(n.output[0]) == after.get_tensor_datatype(n.output[0])
+        assert again.get_tensor_datatype(n.input[0]) == after.get_tensor_datatype(n.input[0])
+    assert before.get_tensor_datatype(adds[0].output[0]).name == "INT32"
+    x = images(spec, 4, seed=12).numpy()
+    ref = run_integer(net, torch.from_numpy(x)).numpy()
+    for model in (before, again):
+        assert np.array_equal(run_finn_python(model, x), ref)

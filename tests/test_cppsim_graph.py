@@ -25,6 +25,7 @@ SHAPES = [
     "grey-28",
     "narrow-bits",
     "imagenet-stem",
+    "zero-pad-odd-11",
 ]
 """Every spec shape of ``test_integer_exact.SPECS``."""
 

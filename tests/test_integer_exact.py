@@ -3,6 +3,8 @@ XNOR-popcount), compared as integers on many inputs, layer by layer."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -30,6 +32,10 @@ SPECS = {
     "grey-28": load_spec("tiny-mnist"),
     "narrow-bits": load_spec(
         "tiny", ["residual_bits=6", "residual_frac_bits=2", "int_bits=4", "input_size=9"]
+    ),
+    # binary convs padded with 0 (the official Bi-Real code's): border-pixel corrections
+    "zero-pad-odd-11": load_spec(
+        "tiny", ["binary_padding=zero", "input_size=11", "widths=[8,6]", "blocks=[2,1]"]
     ),
 }
 
@@ -155,3 +161,40 @@ def test_real_mode_has_no_integer_form() -> None:
     model = BiRealNet(SPECS["tiny"]).set_mode("real")
     with pytest.raises(ExportError, match="real"):
         integer_form(model)
+
+
+def test_zero_padding_counts_only_the_valid_taps() -> None:
+    """A zero-padded binary conv's border accumulators are the dot products over the taps
+    inside the image (checked against a direct sum), and differ from -1 padding's."""
+    spec = SPECS["zero-pad-odd-11"]
+    net = integer_form(randomized_model(spec, seed=9))
+    layer = net.blocks[0].conv
+    assert layer.binary and layer.binary_pad == 0
+    x = torch.randint(-8, 8, (2, spec.stem_width, 11, 11))
+    from bireal_fpga.integer.forward import _conv
+
+    acc = _conv(x, layer).numpy()
+    sign = np.where(x.numpy() >= 0, 1, -1)
+    w = layer.weight.astype(np.int64)
+    direct = np.zeros_like(acc)
+    for i in range(11):
+        for j in range(11):
+            for ky in range(3):
+                for kx in range(3):
+                    y, z = i + ky - 1, j + kx - 1
+                    if 0 <= y < 11 and 0 <= z < 11:
+                        tap = np.einsum("nc,oc->no", sign[:, :, y, z], w[:, :, ky, kx])
+                        direct[:, :, i, j] += tap
+    assert np.array_equal(acc, direct)
+    m1 = dataclasses.replace(layer, binary_pad=-1)  # the same weights padded with -1
+    assert not np.array_equal(_conv(x, m1).numpy()[:, :, 0, :], acc[:, :, 0, :])
+    assert np.array_equal(_conv(x, m1).numpy()[:, :, 1:-1, 1:-1], acc[:, :, 1:-1, 1:-1])
+
+
+def test_zero_padding_needs_even_binary_conv_inputs() -> None:
+    from bireal_fpga.errors import SpecError
+
+    with pytest.raises(SpecError, match="block 1 has 7"):
+        load_spec("tiny", ["binary_padding=zero", "widths=[7,8]"])
+    with pytest.raises(SpecError, match="binary_padding"):
+        load_spec("tiny", ["binary_padding=one"])

@@ -171,6 +171,59 @@ def test_add_const_lhs_per_channel_pe2(sims):
     assert layer.files[1][1].count("\n") == 3  # 6 channels / PE 2
 
 
+def border_constant(rng, row_class, col_class, channels, lo, hi):
+    """A constant [1, H, W, C] that depends only on (row class, column class, channel): random
+    values per class pair (a zero-padded conv's border correction has this form)."""
+    nr, nc = max(row_class) + 1, max(col_class) + 1
+    table = rng.integers(lo, hi + 1, size=(nr, nc, channels))
+    return table[np.asarray(row_class)][:, np.asarray(col_class)][None]
+
+
+# (row classes, column classes, channels, PE, constant side): all four borders of an odd 7 x 5
+# frame (stride 1), only a top / left border (stride 2 of an even input), one word per pixel
+BORDER_CASES = {
+    "7x5_all_borders_pe2": ((0, 1, 1, 1, 1, 1, 2), (0, 1, 1, 1, 2), 6, 2, "rhs"),
+    "7x5_all_borders_pe1": ((0, 1, 1, 1, 1, 1, 2), (0, 1, 1, 1, 2), 3, 1, "rhs"),
+    "4x6_top_left_pe1_lhs": ((0, 1, 1, 1), (0, 1, 1, 1, 1, 1), 4, 1, "lhs"),
+    "5x3_top_left_wpp1": ((0, 1, 1, 1, 1), (0, 1, 1), 4, 4, "rhs"),
+}
+
+
+@pytest.mark.parametrize("case", list(BORDER_CASES), ids=list(BORDER_CASES))
+def test_add_border_constant(sims, case):
+    """A constant of the border form (one pixel of words per row class x column class, the
+    class of each row and column as parameters of bireal_add) against FINN's execution, with
+    random stalls and at full rate; the ROM holds NR * NC * C / PE words."""
+    row_class, col_class, channels, pe, side = BORDER_CASES[case]
+    h, w = len(row_class), len(col_class)
+    shape = [1, h, w, channels]
+    rng = np.random.default_rng(len(case))
+    value = border_constant(rng, row_class, col_class, channels, -8, 7)
+    const, stream = ("c", shape, "INT4"), ("x", shape, "UINT6")
+    ins = [const, stream] if side == "lhs" else [stream, const]
+    model, node = one_node(
+        "ElementwiseAdd",
+        f"add_{case}",
+        dict(
+            lhs_dtype=ins[0][2], rhs_dtype=ins[1][2], out_dtype="INT8", lhs_shape=shape,
+            rhs_shape=shape, out_shape=shape, PE=pe,
+            lhs_style="const" if side == "lhs" else "input",
+            rhs_style="const" if side == "rhs" else "input",
+        ),
+        ins,
+        [("y", shape, "INT8")],
+        inits={"c": value},
+    )  # fmt: skip
+    layer, _ = verify(model, node, sims / f"add_{case}", frames=3)
+    nr, nc = max(row_class) + 1, max(col_class) + 1
+    words = nr * nc * channels // pe
+    assert words < h * w * channels // pe
+    assert layer.files[1][1].count("\n") == words
+    assert dict(layer.resources)["const_bits"] == words * pe * 4
+    sv = layer.files[0][1]
+    assert ".BORDER(1'b1)" in sv and f".NCONST({words})" in sv, sv
+
+
 def test_global_pool_unsigned_pe3(sims):
     model, node = one_node(
         "GlobalAccPool",

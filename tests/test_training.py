@@ -417,3 +417,23 @@ def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
     state = load_checkpoint(out / "last.pt").train
     assert state is not None and state["world_size"] == 2
     load_checkpoint(out / "model.pt").build_model()
+
+
+def test_binary_padding_zero_trains_and_stays_exact(tmp_path: Path) -> None:
+    """``--binary-padding zero``: the checkpoint's spec and binary convs pad with 0, and its
+    integer form (zero-padded layers) equals the golden model and agrees with the float form."""
+    out = tmp_path / "zero"
+    assert_ok(train("tiny-mnist", out, "--binary-padding", "zero", *SHORT_ARGS[2:]))
+    ck = load_checkpoint(out / "model.pt")
+    assert ck.spec.binary_padding == "zero"
+    model = ck.build_model()
+    assert all(b.conv.pad_value == 0.0 for b in model.blocks)
+    net = integer_form(model)
+    assert all(b.conv.binary_pad == 0 for b in net.blocks)
+    net.save(tmp_path / "zero.npz")
+    x = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    scores = run_integer(net, x)
+    assert np.array_equal(scores.numpy(), GoldenModel(tmp_path / "zero.npz").run(x.numpy()))
+    with torch.no_grad():
+        agree = (model(x.float() / 255.0).argmax(1) == scores.argmax(1)).float().mean()
+    assert agree >= 0.95

@@ -45,6 +45,13 @@ from bireal_fpga.errors import BiRealError
     default="magnitude_aware",
     show_default=True,
 )
+@click.option(
+    "--binary-padding",
+    type=click.Choice(["minus-one", "zero"]),
+    default=None,
+    help="what the binary convs pad their +-1 input with (the spec field binary_padding; "
+    "the spec's own, minus-one, when not given): zero is the official Bi-Real code's",
+)
 @click.option("--crop-padding", default=4, show_default=True)
 @click.option("--no-flip", is_flag=True)
 @click.option("--seed", default=0, show_default=True)
@@ -88,6 +95,7 @@ def train(
     binary_weight_decay: float,
     label_smoothing: float,
     weight_grad: str,
+    binary_padding: str | None,
     crop_padding: int,
     no_flip: bool,
     seed: int,
@@ -124,8 +132,11 @@ def train(
         max_steps_per_epoch=max_steps,
         bn_recalibration_batches=bn_recalibration,
     )
+    the_spec = load_spec(spec, overrides)
+    if binary_padding is not None:
+        the_spec = the_spec.replace(binary_padding=binary_padding)
     result = run_training(
-        load_spec(spec, overrides),
+        the_spec,
         data,
         out_dir,
         cfg,

@@ -9,7 +9,8 @@ The Brevitas module shares the model's parameters and quantizes exactly as the m
 - residual stream: one shared ``QuantIdentity``, signed ``residual_bits``, constant
   power-of-two scale ``2**-residual_frac_bits`` (the model's fixed point);
 - sign: ``SignedBinaryActPerTensorConst`` (scale 1), then ``F.pad(..., value=-1)``: the
-  binary convs pad with -1 as the model does;
+  binary convs pad with -1 as the model does (a zero-padded model's binary convs pad with 0
+  themselves, ``padding=1``, the Brevitas idiom);
 - binary convs: ``QuantConv2d`` with a per-channel binary weight quantizer whose scale
   parameter is set to the model's ``alpha = mean|W|``;
 - stem, downsample 1x1 convs and classifier: the model's own Brevitas layers;
@@ -93,7 +94,7 @@ class _Block(nn.Module):
             conv.out_channels,
             conv.kernel_size[0],
             conv.stride[0],
-            padding=0,
+            padding=conv.pad if conv.pad_value == 0.0 else 0,  # zero padding: the conv's own
             bias=False,
             weight_quant=q["binary_weight"],
         )
@@ -101,13 +102,15 @@ class _Block(nn.Module):
             self.conv.weight.copy_(conv.weight)
             scaling = self.conv.weight_quant.tensor_quant.scaling_impl  # type: ignore[union-attr]
             scaling.value.copy_(channel_alpha(conv.weight.detach().float()).reshape(-1, 1, 1, 1))
-        self.pad = conv.pad
+        self.pad = conv.pad if conv.pad_value != 0.0 else 0  # -1 padding: F.pad of the signs
         self.bn = block.bn
         self.res = res
         self.down = block.downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = F.pad(self.sign(x), (self.pad,) * 4, value=-1.0)
+        a = self.sign(x)
+        if self.pad:
+            a = F.pad(a, (self.pad,) * 4, value=-1.0)
         y = self.res(self.bn(self.conv(a)))
         if self.down is None:
             shortcut = x

@@ -9,6 +9,10 @@ The graph is NHWC, integer end to end, built from QONNX's standard custom ops:
 - binary block: ``MultiThreshold (sign: x >= 0 -> bit 1) -> Im2Col (pad value 0 = bit 0 = -1)
   -> XnorPopcountMatMul -> MultiThreshold (popcount thresholds ceil((T + K) / 2))``, then
   ``Add`` with the shortcut and a saturating ``MultiThreshold`` back to the residual width;
+  a zero-padded binary conv (``binary_pad`` 0) adds, between the popcount and its thresholds,
+  a constant ``[1, Ho, Wo, Co]`` (:func:`border_correction`): at a border pixel the padded
+  taps' bit 0 counted ``-w`` each, and half their weight sum restores ``2 * pop - K`` to the
+  dot product over the valid taps (exact in integers for an even number of input channels);
 - head: ``ReduceSum`` over H, W (global sum pool) ``-> MatMul -> Add (bias)``.
 
 Input ``global_in``: uint8 NHWC ``[1, H, W, C]``; output ``global_out``: class scores
@@ -21,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import qonnx.core.data_layout as DataLayout
+from numpy.lib.stride_tricks import sliding_window_view
 from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
@@ -28,6 +33,7 @@ from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 
 from bireal_fpga import names
+from bireal_fpga.errors import ExportError
 from bireal_fpga.integer.params import ConvLayer, IntegerNet
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
@@ -78,6 +84,27 @@ def _matrix(weight: np.ndarray) -> np.ndarray:
     """``[Co, Ci, kh, kw]`` conv weights as the ``[kh*kw*Ci, Co]`` matrix of NHWC Im2Col."""
     co = weight.shape[0]
     return weight.transpose(2, 3, 1, 0).reshape(-1, co)
+
+
+def border_correction(weight: np.ndarray, h: int, w: int, stride: int, pad: int) -> np.ndarray:
+    """The popcount correction ``[Ho, Wo, Co]`` of a zero-padded binary conv: at each output
+    pixel half the sum of the weights ``[Co, Ci, k, k]`` (+-1) under its padded taps (0 inside).
+
+    With bit-0 (-1) padding a padded tap adds ``-w`` to the dot product, so ``dot_zero =
+    (2 * pop - K) + s`` with ``s`` that weight sum, ``= 2 * (pop + s / 2) - K``: the popcount
+    thresholds stay ``ceil((T + K) / 2)``. ``s`` is even where ``Ci`` is; otherwise this raises.
+    """
+    co, ci, k, _ = weight.shape
+    border = np.ones((h + 2 * pad, w + 2 * pad), dtype=np.int64)
+    border[pad : pad + h, pad : pad + w] = 0
+    win = sliding_window_view(border, (k, k))[::stride, ::stride]  # [Ho, Wo, k, k]
+    s = np.einsum("hwyx,cyx->hwc", win, weight.astype(np.int64).sum(axis=1))
+    if (s % 2).any():
+        raise ExportError(
+            f"a zero-padded binary conv needs an even number of input channels, this one has "
+            f"{ci}: half the border taps' weight sum is not an integer"
+        )
+    return s // 2
 
 
 def _conv(
@@ -132,7 +159,23 @@ def _conv(
         )
         # dot = 2 * popcount - K  ->  dot >= T  <=>  popcount >= ceil((T + K) / 2)
         t = -((-(layer.act.thresholds + fan_in)) // 2)
-        t = _clip_thresholds(t, 0, fan_in)
+        if layer.binary_pad == 0 and any(pads):
+            corr = border_correction(weight, h, w, stride, pad)
+            acc = b.node(
+                "Add",
+                [
+                    acc,
+                    b.const(
+                        "border",
+                        corr[None],
+                        _int_dtype(int(min(corr.min(), 0)), int(max(corr.max(), 0))),
+                    ),
+                ],
+                "zpad",
+            )
+            t = _clip_thresholds(t, int(min(corr.min(), 0)), fan_in + int(max(corr.max(), 0)))
+        else:
+            t = _clip_thresholds(t, 0, fan_in)
     else:
         mat = _matrix(weight).astype(np.float32)
         wdt = _int_dtype(int(weight.min()), int(weight.max()))

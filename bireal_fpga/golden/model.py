@@ -4,7 +4,9 @@ It reads the integer-form ``.npz`` file itself and shares no code with the model
 integer-form derivation or (later) the compiler, so a bug in any of those cannot agree with
 itself here. Binary convs run as the hardware does: activation bits ``x >= 0`` and weight bits
 ``w > 0`` packed into 64-bit words, ``popcount(xnor)`` with ``np.bitwise_count``, then
-``dot = 2 * popcount - K``; padding inserts bit 0 (= -1).
+``dot = 2 * popcount - K``; padding inserts bit 0 (= -1). A zero-padded binary conv
+(``binary_pad`` 0) counts over the valid taps only: ``dot = 2 * popcount(xnor & valid) - #valid``
+with the tap-validity bits packed the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class GoldenLayer:
         self.binary = bool(meta["binary"])
         self.pool = bool(meta["pool"])
         self.out_min = int(meta["out_min"])
+        self.zero_pad = self.binary and int(meta.get("binary_pad", -1)) == 0
         self.cout, self.cin, self.k, _ = weight.shape
         self.thresholds = thresholds.astype(np.int64)
         flat = weight.reshape(self.cout, -1)
@@ -43,7 +46,11 @@ class GoldenLayer:
         if self.binary:
             x = (x >= 0).astype(np.uint8)
         cols, (n, ho, wo) = _im2col(x, self.k, self.stride, self.pad)
-        if self.binary:
+        if self.zero_pad:
+            ones = np.ones((1,) + x.shape[1:], dtype=np.uint8)
+            valid, _ = _im2col(ones, self.k, self.stride, self.pad)  # [Ho*Wo, K], 1 = real tap
+            acc = self._masked_popcount(_pack_bits(cols), _pack_bits(valid), n)
+        elif self.binary:
             acc = self._xnor_popcount(_pack_bits(cols))
         else:
             acc = np.rint(cols.astype(np.float64) @ self.weight_t).astype(np.int64)
@@ -56,6 +63,18 @@ class GoldenLayer:
             same = np.bitwise_count(~(a ^ self.words[None, :, :])).sum(axis=2, dtype=np.int64)
             popcount = same - self.pad_bits
             out[start : start + _CHUNK_ROWS] = 2 * popcount - self.fan_in
+        return out
+
+    def _masked_popcount(self, act: np.ndarray, valid: np.ndarray, n: int) -> np.ndarray:
+        """``2 * popcount(xnor & valid) - #valid`` per row; ``valid`` is per pixel (one image)."""
+        valid = np.tile(valid, (n, 1))
+        count = np.bitwise_count(valid).sum(axis=1, dtype=np.int64)
+        out = np.empty((act.shape[0], self.cout), dtype=np.int64)
+        for start in range(0, act.shape[0], _CHUNK_ROWS):
+            stop = start + _CHUNK_ROWS
+            a, v = act[start:stop, None, :], valid[start:stop, None, :]
+            same = np.bitwise_count(~(a ^ self.words[None, :, :]) & v).sum(axis=2, dtype=np.int64)
+            out[start:stop] = 2 * same - count[start:stop, None]
         return out
 
     def threshold(self, acc: np.ndarray) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 The conversion is FINN's own ``Infer*`` transformations in a fixed order, plus the project's
 ``SumPoolDownsample`` (first: the downsample's 2x2 conv with repeated weights becomes a
-depthwise 2x2 window, a sum pool and a 1x1 conv) and ``InferGlobalSumPool``. Afterwards every
+depthwise 2x2 window, a sum pool and a 1x1 conv), ``InferGlobalSumPool`` and, last,
+``NarrowBorderCorrection`` (a zero-padded binary conv's popcount and its border-corrected sum
+narrowed from FINN's 32 bits by FINN's own width minimization). Afterwards every
 node between the input and the output must be a HW layer; anything else is an error naming the
 node and its op type.
 """
@@ -20,6 +22,7 @@ from bireal_fpga.errors import BiRealError
 from bireal_fpga.hwlayers.finn_env import finn_ready
 from bireal_fpga.hwlayers.infer_global_sum_pool import InferGlobalSumPool
 from bireal_fpga.hwlayers.mark_uniform_thresholds import MarkUniformThresholds
+from bireal_fpga.hwlayers.narrow_border_correction import NarrowBorderCorrection
 from bireal_fpga.hwlayers.sum_pool_downsample import SumPoolDownsample
 
 HW_DOMAIN = "finn.custom_op.fpgadataflow"
@@ -67,6 +70,7 @@ def to_hw_layers(model: ModelWrapper) -> ModelWrapper:
         InferElementwiseBinaryOperation(lambda _m, node: node.op_type == "Add"),
         InferDuplicateStreamsLayer(),
         InferLabelSelectLayer(),
+        NarrowBorderCorrection(),  # a zero-padded conv's popcount + correction: own widths
     ]
     for step in steps:
         model = model.transform(step)

@@ -8,10 +8,11 @@ What is recognised, node by node from the image input (Brevitas layers in bracke
   -> [``BatchNormalization``] -> the residual quantizer (``Quant``, signed) [-> ``MaxPool``
   3x3/2 pad 1];
 - block: from the residual tensor ``r``, the sign (``BipolarQuant`` or 1-bit ``Quant``), padded
-  with -1 (``Pad`` with a negative value before the sign, or ``-scale`` after it) -> ``Conv``
-  3x3 with bipolar weights -> [BN] -> residual quantizer -> ``Add`` with the shortcut ``r``
-  or ``[Pad to even] -> AveragePool 2x2/2 -> Conv 1x1 (int) -> [BN] -> residual quantizer``
-  (no pool at stride 1) -> residual quantizer;
+  with -1 (``Pad`` with a negative value before the sign, or ``-scale`` after it) or with 0
+  (``Pad`` with 0 after the sign, or the ``Conv``'s own ``pads``: a zero-padded binary conv)
+  -> ``Conv`` 3x3 with bipolar weights -> [BN] -> residual quantizer -> ``Add`` with the
+  shortcut ``r`` or ``[Pad to even] -> AveragePool 2x2/2 -> Conv 1x1 (int) -> [BN] ->
+  residual quantizer`` (no pool at stride 1) -> residual quantizer;
 - head: ``ReduceMean`` / ``GlobalAveragePool`` over H, W -> [``Reshape``/``Flatten``] ->
   ``Gemm`` / ``MatMul`` with integer weights (one scale) [+ a bias that is a multiple of the
   accumulator scale] -> the graph output.
@@ -163,10 +164,18 @@ class _Reader:
         return ks[0], strides[0], pads[0] if pads else 0
 
     def unit(
-        self, conv: Any, in_factors: tuple[Any, ...], *, binary: bool, pool: bool, pad: int
+        self,
+        conv: Any,
+        in_factors: tuple[Any, ...],
+        *,
+        binary: bool,
+        pool: bool,
+        pad: int,
+        binary_pad: int = -1,
     ) -> tuple[ConvLayer, str, Any]:
         """The conv ``conv`` with its BN and residual quantizer: the integer layer, the
-        quantizer's output tensor and node."""
+        quantizer's output tensor and node. A binary conv's ``pad`` / ``binary_pad`` are those
+        of a ``Pad`` before it; its own ``pads`` pad the +-1 input with 0."""
         g = self.g
         k, stride, conv_pad = self.check_conv(conv)
         self.take(conv)
@@ -221,10 +230,14 @@ class _Reader:
         w[flip] = -w[flip]
         if binary:
             if conv_pad:
+                if pad:
+                    raise self.fail(conv, "the binary conv's input is padded twice")
+                pad, binary_pad = conv_pad, 0  # the conv's own pads: the value 0
+            if binary_pad == 0 and w.shape[1] % 2:
                 raise self.fail(
                     conv,
-                    f"pads its +-1 input with 0 (pads {conv_pad}): zero-padded binary convs are "
-                    "not implemented yet; pad with -1 (F.pad(x, ..., value=-1) before the conv)",
+                    f"zero-padded binary conv with {w.shape[1]} input channels: the hardware "
+                    "adds half the padded taps' weight sum, an integer only for an even number",
                 )
         else:
             pad = conv_pad
@@ -235,6 +248,7 @@ class _Reader:
             binary=binary,
             pool=pool,
             act=ThresholdUnit(t, lo),
+            binary_pad=binary_pad if binary else -1,
         )
         return layer, nxt.output[0], nxt
 
@@ -351,7 +365,15 @@ class _Reader:
             n = left[0]
             raise self.fail(n, "is not part of a Bi-Real-shaped network this flow can build")
         smap.nodes = len(g.nodes)
+        paddings = {b.conv.binary_pad for b in blocks}
+        if len(paddings) > 1:
+            raise ImportModelError(
+                "the binary convs pad their +-1 inputs differently (some with -1, some with 0): "
+                "a Bi-Real spec has one binary padding for every block"
+            )
         spec = self.spec(name, stem_kind, stem.weight.shape[0], shapes, h, ch, head_w.shape[0])
+        if paddings == {0}:
+            spec["binary_padding"] = "zero"
         net = IntegerNet(
             spec=spec,
             input_shape=(ch, h, w),
@@ -402,9 +424,10 @@ class _Reader:
                 "sign (BipolarQuant) and its shortcut"
             )
         others = [u for u in users if u is not sign_path[0]]
-        # the binary branch: [Pad(<0)] -> sign -> [Pad(-scale)] -> Conv -> [BN] -> Q
+        # the binary branch: [Pad(<0)] -> sign -> [Pad(-scale | 0)] -> Conv(pads: 0) -> [BN] -> Q
         node = sign_path[0]
         pad = 0
+        binary_pad = -1
         if node.op_type == "Pad":
             (t, left, b, right), value = self.pad_node(node)
             if not (t == left == b == right) or value >= 0:
@@ -424,14 +447,13 @@ class _Reader:
             if not (t == left == b == right):
                 raise self.fail(nxt, "binary conv padding must be equal on every side")
             if value == 0.0:
+                binary_pad = 0
+            elif math.isclose(value, -s_a, rel_tol=1e-6):
+                binary_pad = -1
+            else:
                 raise self.fail(
                     nxt,
-                    "pads the +-1 input of a binary conv with 0: zero-padded binary convs are "
-                    "not implemented yet; pad with -1 (value=-1)",
-                )
-            if not math.isclose(value, -s_a, rel_tol=1e-6):
-                raise self.fail(
-                    nxt, f"pads the +-{s_a} signs with {value}: only -{s_a} (bit 0) is supported"
+                    f"pads the +-{s_a} signs with {value}: only -{s_a} (bit 0) or 0 is supported",
                 )
             if pad:
                 raise self.fail(nxt, "the binary conv's input is padded twice")
@@ -443,9 +465,16 @@ class _Reader:
             raise self.fail(conv_node, f"a {k}x{k} binary conv: Bi-Real blocks are 3x3")
         if stride not in (1, 2):
             raise self.fail(conv_node, f"stride {stride}: 1 or 2 only")
-        conv, main, _ = self.unit(conv_node, (np.float64(s_a),), binary=True, pool=False, pad=pad)
-        if pad != 1:
-            raise self.fail(conv_node, f"binary 3x3 conv with padding {pad}: pad 1 (with -1) only")
+        conv, main, _ = self.unit(
+            conv_node,
+            (np.float64(s_a),),
+            binary=True,
+            pool=False,
+            pad=pad,
+            binary_pad=binary_pad,
+        )
+        if conv.pad != 1:
+            raise self.fail(conv_node, f"binary 3x3 conv with padding {conv.pad}: pad 1 only")
         out_size = (size + 2 - 3) // stride + 1
         add = g.only_user(main, g.producer[main])
         if add.op_type != "Add":

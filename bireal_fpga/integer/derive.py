@@ -133,6 +133,7 @@ def integer_form(model: BiRealNet) -> IntegerNet:
                 pad=block.conv.pad,
                 binary=True,
                 pool=False,
+                binary_pad=0 if spec.binary_padding == "zero" else -1,
             )
             down = None
             if block.downsample is not None:

