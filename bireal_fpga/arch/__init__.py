@@ -9,6 +9,8 @@ hardware the generators emit:
   FIFOs), the style codes the templates use, and what a memory of each style costs;
 - :mod:`.widths`: the fewest bits that hold an integer range;
 - :mod:`.affine`: an MVAU's accumulator range and its activation as an exact affine map;
+- :mod:`.constants`: how a constant added to a stream is stored (its repeating period, or by
+  border class: a zero-padded binary conv's popcount correction);
 - :mod:`.images`: the one ``$readmemh`` memory-image writer;
 - :mod:`.streams`: AXI-stream words as FINN packs them;
 - :mod:`.resources`: FPGA resources, their sums and the fits verdict.
