@@ -210,6 +210,24 @@ def mvau_affine(
     return affine_form(t, acc_lo, acc_hi, binary)
 
 
+THRESHOLDING_AFFINE_MIN_STEPS = 16
+"""A ``Thresholding`` node with at least this many thresholds per channel (and an exact affine
+form) computes them as the MVAU does, one multiply-add per lane (``bireal_affine_act``): a
+table of 16 or more thresholds per channel and its search cost more than one DSP per lane.
+Fewer (a sign's one threshold) stay tables, so no multiplier replaces a comparator."""
+
+
+def thresholding_affine(
+    thresholds: np.ndarray | None, channels: int, lo: int, hi: int
+) -> AffineThresholds | None:
+    """The affine form a ``Thresholding`` node's generator uses (and its cost model prices),
+    or None: fewer than :data:`THRESHOLDING_AFFINE_MIN_STEPS` thresholds, or no exact form
+    over the input range ``[lo, hi]`` within one DSP's multiplier width."""
+    if thresholds is None or np.asarray(thresholds).shape[-1] < THRESHOLDING_AFFINE_MIN_STEPS:
+        return None
+    return mvau_affine(thresholds, channels, lo, hi, binary=True)
+
+
 def coefficient_bits(form: AffineThresholds) -> tuple[int, int]:
     """(M bits, C bits) of the affine ROM's ``{C, M}`` words: M unsigned, C two's complement."""
     m_bits = max(1, max(form.mult).bit_length())

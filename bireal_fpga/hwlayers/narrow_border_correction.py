@@ -27,24 +27,45 @@ from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.base import Transformation
 from qonnx.transformation.infer_datatypes import InferDataTypes
 
+PASS_THROUGH = ("StreamingFIFO", "StreamingDataWidthConverter")  # carry values unchanged
 
-def _is_border_add(model: ModelWrapper, node) -> bool:  # type: ignore[no-untyped-def]
+
+def source(model: ModelWrapper, tensor: str):  # type: ignore[no-untyped-def]
+    """The node computing ``tensor``, looking through FIFOs and width converters (the RTL
+    graph's inserted layers), or None for a graph input."""
+    src = model.find_producer(tensor)
+    while src is not None and src.op_type.startswith(PASS_THROUGH):
+        src = model.find_producer(src.input[0])
+    return src
+
+
+def is_border_add(model: ModelWrapper, node) -> bool:  # type: ignore[no-untyped-def]
     """An ElementwiseAdd of a thresholdless XNOR MVAU's output and a constant."""
     if not node.op_type.startswith("ElementwiseAdd") or len(node.input) != 2:
         return False
     consts = [model.get_initializer(t) is not None for t in node.input]
     if consts != [False, True]:
         return False
-    mvau = model.find_producer(node.input[0])
+    mvau = source(model, node.input[0])
     if mvau is None or not mvau.op_type.startswith("MVAU"):
         return False
     inst = getCustomOp(mvau)
     return bool(inst.get_nodeattr("binaryXnorMode")) and bool(inst.get_nodeattr("noActivation"))
 
 
+def border_sum_range(model: ModelWrapper, node) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """What a border add (:func:`is_border_add`) can output: ``[min(correction), K +
+    max(correction)]`` for a popcount in ``[0, K]`` (K = the MVAU's ``MW``); its type's range
+    is wider. A Thresholding node reading it is exact on this range (``rtl.layers.thresholding
+    .input_range``)."""
+    corr = model.get_initializer(node.input[1])
+    mw = int(getCustomOp(source(model, node.input[0])).get_nodeattr("MW"))
+    return int(min(corr.min(), 0)), mw + int(max(corr.max(), 0))
+
+
 class NarrowBorderCorrection(Transformation):
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
-        adds = [i for i, n in enumerate(model.graph.node) if _is_border_add(model, n)]
+        adds = [i for i, n in enumerate(model.graph.node) if is_border_add(model, n)]
         for i in adds:  # by position (nodes may be unnamed): InferDataTypes copies the graph
             node = model.graph.node[i]
             mvau = getCustomOp(model.find_producer(node.input[0]))

@@ -43,7 +43,13 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from bireal_fpga.arch import memory
-from bireal_fpga.arch.affine import accumulator_range, coefficient_bits, mvau_affine, weight_bits
+from bireal_fpga.arch.affine import (
+    accumulator_range,
+    coefficient_bits,
+    mvau_affine,
+    thresholding_affine,
+    weight_bits,
+)
 from bireal_fpga.arch.constants import (
     BORDER,
     ConstProfile,
@@ -468,12 +474,22 @@ def thresholding_cost(
     in_bits = dtype_bits(in_type)
     out_bits = dtype_bits(a.get("outputDataType", "INT8"))
     steps = int(a.get("numSteps", 1))
-    lo, hi = dtype_range(in_type)
+    lo, hi = a.get("in_range") or dtype_range(in_type)  # the generator's input_range
     bits = signed_bits(lo, hi + 1)
     base = Resources(LUT=round(c.thresholding_lut), FF=round(c.stream_ff + pe * (in_bits + 1)))
     if int(a.get("uniform_thres", 0)) == 1:  # subtract, clamp, add: no memories
         core = Resources(LUT=round(pe * c.uni_lut_per_bit * (in_bits + out_bits)), FF=pe * out_bits)
         k = 0
+    elif a.get("affine_bits"):  # bireal_affine_act, priced as the MVAU's (mvau_cost)
+        coef = int(a["affine_bits"])
+        m_bits = int(a.get("affine_m_bits", 0)) or max(1, coef // 3)
+        nf = ch // pe
+        core = Resources(
+            LUT=round(pe * c.affine_lut_per_bit * (bits + coef + out_bits)),
+            FF=pe * 3 * bits,
+            DSP=pe * dsp_count(m_bits + 1, bits, family),
+        ) + mem_cost(pe * coef, nf, memory.auto_style(nf, pe * coef), family, c)
+        k = 3
     else:
         trigger = int(a.get("depth_trigger_bram", 0))
         core = thresholds_cost(
@@ -784,7 +800,9 @@ def derived_attrs(model: ModelWrapper, node: Any) -> dict[str, Any]:
     functions: an MVAU's ``acc_range`` and ``weight_bits`` (from its actual weights and input
     type), ``numSteps``, ``affine_bits`` and ``affine_m_bits`` (the {C, M} word width of its
     exact affine form and of M, 0 for threshold tables); a Thresholding node's
-    ``uniform_thres``; ``thr_shared`` (one threshold table for every channel). Cached by
+    ``uniform_thres``, its ``affine_bits`` / ``affine_m_bits`` (the generator's
+    :func:`~bireal_fpga.arch.affine.thresholding_affine`); ``thr_shared`` (one threshold table
+    for every channel). Cached by
     content: folding changes none of it. An ElementwiseAdd's constant: its storage profile
     (:func:`_const_attrs`), from which :func:`add_cost` prices the words stored at any PE."""
     op = generic_op(node.op_type)
@@ -839,7 +857,17 @@ def _derive(model: ModelWrapper, node: Any, op: str, idt: Any, binary: bool, mh:
     if op == "Thresholding":
         t = model.get_initializer(node.input[1])
         tc = np.clip(np.asarray(t, dtype=np.float64), idt.min(), idt.max() + 1)
-        return {"uniform_thres": int(is_uniform(t)), "thr_shared": int(_shared(tc))}
+        out = {"uniform_thres": int(is_uniform(t)), "thr_shared": int(_shared(tc))}
+        if not out["uniform_thres"]:  # the generator's choices: input_range, thresholding_affine
+            from bireal_fpga.rtl.layers.thresholding import input_range
+
+            ch = int(getCustomOp(node).get_nodeattr("NumChannels"))
+            lo, hi = input_range(model, node, int(idt.min()), int(idt.max()))
+            out["in_range"] = [lo, hi]
+            form = thresholding_affine(t, ch, lo, hi)
+            out["affine_bits"] = 0 if form is None else sum(coefficient_bits(form))
+            out["affine_m_bits"] = 0 if form is None else coefficient_bits(form)[0]
+        return out
     w = model.get_initializer(node.input[1])
     t = model.get_initializer(node.input[2]) if len(node.input) > 2 else None
     wi = np.rint(w).astype(np.int64)

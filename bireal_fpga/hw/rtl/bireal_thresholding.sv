@@ -2,7 +2,9 @@
 // (FINN's Thresholding): out = ACT_VAL + #{i : x >= t[c][i]} for channel c of the element.
 // Word w of a vector holds channels (w mod NF)*PE .. +PE-1.
 // UNIFORM = 1: every channel has the thresholds T0M1+1, T0M1+2, ..., T0M1+N, so the count is
-// clamp(x - T0M1, 0, N): two subtractions and a clamp, no memory. Otherwise bireal_thresholds.
+// clamp(x - T0M1, 0, N): two subtractions and a clamp, no memory. AFFINE = 1: the thresholds
+// are the steps of an exact affine map, bireal_affine_act (one multiply-add per lane, the
+// MVAU's). Otherwise bireal_thresholds.
 // Back-pressure: the datapath never stalls; an input word is taken only with a free slot of
 // the output queue reserved for its result.
 module bireal_thresholding #(
@@ -20,7 +22,15 @@ module bireal_thresholding #(
     parameter int TNF = 1,
     parameter int SHARED = 0,
     parameter bit [63:0] STYLES = '0,
-    parameter THR_PREFIX = "thr"
+    parameter THR_PREFIX = "thr",
+    // AFFINE = 1: the thresholds as an exact affine map (bireal_affine_act, latency 3)
+    parameter int AFFINE = 0,
+    parameter int A_M_BITS = 16,
+    parameter int A_C_BITS = 32,
+    parameter int A_SHIFT = 0,
+    parameter int A_STEPS = 255,
+    parameter int A_STYLE = 0,
+    parameter AFFINE_FILE = "affine.mem"
 ) (
     input  logic                   clk,
     input  logic                   rst_n,
@@ -32,7 +42,7 @@ module bireal_thresholding #(
     input  logic                   out_ready
 );
     localparam int NFW = NF > 1 ? $clog2(NF) : 1;
-    localparam int LAT = 2 + (UNIFORM ? 1 : K + 1);
+    localparam int LAT = 2 + (UNIFORM ? 1 : AFFINE ? 3 : K + 1);
     localparam int QDEPTH = LAT + 1;
 
     logic space, go;
@@ -73,6 +83,15 @@ module bireal_thresholding #(
                 qdata[p*OUT_BITS +: OUT_BITS] <= OUT_BITS'(c) + OUT_BITS'(ACT_VAL);
             end
         end
+    end else if (AFFINE) begin : g_affine
+        bireal_affine_act #(
+            .PE(PE), .NF(NF), .A(A), .M_BITS(A_M_BITS), .C_BITS(A_C_BITS), .SHIFT(A_SHIFT),
+            .STEPS(A_STEPS), .OUT_BITS(OUT_BITS), .ACT_VAL(ACT_VAL), .STYLE(A_STYLE),
+            .FILE(AFFINE_FILE)
+        ) act (
+            .clk(clk), .rst_n(rst_n), .in_valid(v0), .in_nf(nf0), .in_x(x0),
+            .out_valid(qwr), .out_y(qdata)
+        );
     end else begin : g_search
         bireal_thresholds #(
             .PE(PE), .NF(NF), .TNF(TNF), .SHARED(SHARED), .K(K), .S(1), .A(A),

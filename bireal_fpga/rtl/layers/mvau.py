@@ -27,7 +27,6 @@ from qonnx.custom_op.registry import getCustomOp
 from bireal_fpga.arch import memory
 from bireal_fpga.arch.affine import (
     accumulator_range,
-    coefficient_bits,
     mvau_affine,
     weight_bits,
 )
@@ -42,10 +41,13 @@ from bireal_fpga.rtl.layers.base import (
     param_error,
 )
 from bireal_fpga.rtl.layers.thresholding import (
+    AFFINE_LATENCY,
     LIBRARY,
+    AffinePlan,
     ThresholdPlan,
     int_matrix,
     memory_style,
+    plan_affine,
     plan_thresholds,
 )
 from bireal_fpga.rtl.render import render
@@ -72,53 +74,6 @@ class MvauParams:
     aff: AffinePlan | None = None
     load: bool = False  # weights loaded at run time (the weight bus) instead of a ROM image
     load_beats: int = 0
-
-
-AFFINE_LATENCY = 3  # hw/rtl/bireal_affine_act.sv
-
-
-@dataclass(frozen=True)
-class AffinePlan:
-    """The activation as ``ActVal + clamp((M acc + C) >> S, 0, N)`` (bireal_affine_act.sv)."""
-
-    file: str
-    shift: int
-    m_bits: int
-    c_bits: int
-    steps: int
-    act_val: int
-    style: int
-
-
-def plan_affine(
-    node: Any,
-    thresholds: np.ndarray,
-    *,
-    binary: bool,
-    mh: int,
-    pe: int,
-    acc_lo: int,
-    acc_hi: int,
-    act_val: int,
-    prefix: str,
-) -> tuple[AffinePlan, str] | None:
-    """The exact affine form of the thresholds (:func:`bireal_fpga.arch.affine.mvau_affine`)
-    and its ROM image, or None (then the threshold tables are used)."""
-    form = mvau_affine(thresholds, mh, acc_lo, acc_hi, binary)
-    if form is None:
-        return None
-    m_bits, c_bits = coefficient_bits(form)
-    nf = mh // pe
-    # word nf, lane p: channel nf * PE + p as {C, M}; Python integers: the integer MVAUs'
-    # offsets alone take ~50 bits
-    c_mask = (1 << c_bits) - 1
-    pairs = zip(form.offset, form.mult, strict=True)
-    word = np.array([(int(ci) & c_mask) << m_bits | int(mi) for ci, mi in pairs], dtype=object)
-    words = word.reshape(nf, pe)
-    style = memory.style_code(memory.auto_style(nf, pe * (m_bits + c_bits)))
-    file = f"{prefix}_affine.mem"
-    plan = AffinePlan(file, form.shift, m_bits, c_bits, form.steps, act_val, style)
-    return plan, memory_image(words, m_bits + c_bits)
 
 
 def generate(model: ModelWrapper, node: Any) -> RtlLayer:
@@ -173,13 +128,9 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
         if len(node.input) < 3:
             raise param_error(node, "noActivation", 0, "no threshold input")
         affine = plan_affine(
-            node,
-            model.get_initializer(node.input[2]),
-            binary=binary,
+            mvau_affine(model.get_initializer(node.input[2]), mh, acc_lo, acc_hi, binary),
             mh=mh,
             pe=pe,
-            acc_lo=acc_lo,
-            acc_hi=acc_hi,
             act_val=int(inst.get_nodeattr("ActVal")),
             prefix=prefix,
         )

@@ -29,10 +29,12 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from bireal_fpga.arch import memory
+from bireal_fpga.arch.affine import AffineThresholds, coefficient_bits, thresholding_affine
 from bireal_fpga.arch.images import memory_image
 from bireal_fpga.arch.streams import StreamFormat
 from bireal_fpga.arch.widths import signed_bits
 from bireal_fpga.hwlayers.mark_uniform_thresholds import is_uniform
+from bireal_fpga.hwlayers.narrow_border_correction import border_sum_range, is_border_add, source
 from bireal_fpga.rtl.layers.base import RtlLayer, input_port, output_port, param_error
 from bireal_fpga.rtl.render import render
 
@@ -185,6 +187,56 @@ def sv_longint(v: int) -> str:
     return f"-64'sd{-v}" if v < 0 else f"64'sd{v}"
 
 
+AFFINE_LATENCY = 3  # hw/rtl/bireal_affine_act.sv
+
+
+@dataclass(frozen=True)
+class AffinePlan:
+    """The activation as ``ActVal + clamp((M acc + C) >> S, 0, N)`` (bireal_affine_act.sv)."""
+
+    file: str
+    shift: int
+    m_bits: int
+    c_bits: int
+    steps: int
+    act_val: int
+    style: int
+
+
+def plan_affine(
+    form: AffineThresholds | None, *, mh: int, pe: int, act_val: int, prefix: str
+) -> tuple[AffinePlan, str] | None:
+    """The ROM plan and image of an exact affine form of ``mh`` channels' thresholds
+    (:func:`bireal_fpga.arch.affine.mvau_affine` / ``thresholding_affine``), or None (no
+    form: then the threshold tables are used)."""
+    if form is None:
+        return None
+    m_bits, c_bits = coefficient_bits(form)
+    nf = mh // pe
+    # word nf, lane p: channel nf * PE + p as {C, M}; Python integers: the integer MVAUs'
+    # offsets alone take ~50 bits
+    c_mask = (1 << c_bits) - 1
+    pairs = zip(form.offset, form.mult, strict=True)
+    word = np.array([(int(ci) & c_mask) << m_bits | int(mi) for ci, mi in pairs], dtype=object)
+    words = word.reshape(nf, pe)
+    style = memory.style_code(memory.auto_style(nf, pe * (m_bits + c_bits)))
+    file = f"{prefix}_affine.mem"
+    plan = AffinePlan(file, form.shift, m_bits, c_bits, form.steps, act_val, style)
+    return plan, memory_image(words, m_bits + c_bits)
+
+
+def input_range(model: ModelWrapper, node: Any, lo: int, hi: int) -> tuple[int, int]:
+    """The values a Thresholding node's input can hold: its type's ``[lo, hi]``, narrowed to
+    ``[min(correction), K + max(correction)]`` where it reads a zero-padded conv's border add
+    (through FIFOs and width converters): the thresholds (and an affine form) are exact there,
+    as an MVAU's are over its accumulator range. The cost model prices the same range."""
+    src = source(model, node.input[0])
+    if src is not None and is_border_add(model, src):
+        b_lo, b_hi = border_sum_range(model, src)
+        return max(lo, b_lo), min(hi, b_hi)
+    return lo, hi
+
+
 @dataclass(frozen=True)
 class ThresholdingParams:
     node: str
@@ -200,6 +252,7 @@ class ThresholdingParams:
     steps: int
     t0m1: str  # uniform: first threshold - 1 (a SystemVerilog literal)
     thr: ThresholdPlan | None
+    aff: AffinePlan | None = None  # the thresholds as an exact affine map
 
 
 def generate(model: ModelWrapper, node: Any) -> RtlLayer:
@@ -215,7 +268,7 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
             raise param_error(node, attr, "BIPOLAR", "bipolar streams are not supported")
     inp = input_port(inst, node, 0)
     out = output_port(inst, node, 0)
-    lo, hi = inp.fmt.lo, inp.fmt.hi
+    lo, hi = input_range(model, node, inp.fmt.lo, inp.fmt.hi)
     act_val = int(inst.get_nodeattr("ActVal"))
     raw = model.get_initializer(node.input[1])
     uniform_attr = (
@@ -224,6 +277,8 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
         else 0
     )
     uniform = raw is not None and is_uniform(raw)
+    aff: AffinePlan | None = None
+    aff_image = ""
     if uniform_attr and not uniform:
         raise param_error(
             node, "uniform_thres", 1, "the thresholds are not t0, t0 + 1, ... in every channel"
@@ -267,6 +322,19 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
         t0m1 = 0
         bits = thr.bits
         mem_bits = thr.mem_bits
+        # many thresholds with an exact affine form: one multiply-add per lane, as the MVAU
+        # (the checks of plan_thresholds above hold for both forms)
+        affine = plan_affine(
+            thresholding_affine(raw, channels, lo, hi),
+            mh=channels,
+            pe=pe,
+            act_val=act_val,
+            prefix=node.name,
+        )
+        if affine is not None:
+            aff, aff_image = affine
+            thr = None
+            mem_bits = channels * (aff.m_bits + aff.c_bits)
     p = ThresholdingParams(
         node=node.name,
         channels=channels,
@@ -281,18 +349,21 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
         steps=steps,
         t0m1=sv_longint(t0m1),
         thr=thr,
+        aff=aff,
     )
     text = render("layers/thresholding.sv.j2", p=p)
     files = ((f"{node.name}.sv", text),) + (thr.files if thr else ())
+    if aff is not None:
+        files += ((aff.file, aff_image),)
     k = thr.k if thr else 0
-    latency = 2 + (1 if uniform else k + 1)
+    latency = 2 + (1 if uniform else AFFINE_LATENCY if aff else k + 1)
     return RtlLayer(
         node=node.name,
         op_type=node.op_type,
         inputs=(inp,),
         outputs=(out,),
         files=files,
-        library=LIBRARY + ("bireal_thresholding.sv",),
+        library=LIBRARY + ("bireal_affine_act.sv", "bireal_thresholding.sv"),
         cycles=inp.words,
         resources=(
             ("lanes", pe),
@@ -302,6 +373,7 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
             ("comparators", pe * (2 if uniform else k)),
             ("search_stages", k),
             ("uniform", int(uniform)),
+            ("affine_multipliers", pe if aff else 0),
             ("pipeline_registers", pe * bits * (1 + k)),
             ("fifo_bits", pe * out.fmt.elem_bits * (latency + 1)),
             ("latency", latency),
