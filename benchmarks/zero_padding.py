@@ -95,11 +95,17 @@ def main() -> None:
     ap.add_argument("--no-synth", action="store_true", help="cost model instead of Yosys")
     ap.add_argument("--keep", default=None, help="keep the run folder here")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--trained", default=None, help="reuse this training run folder (step 1)")
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="bench-zero-pad-")
     root = Path(args.keep or tmp.name)
     root.mkdir(parents=True, exist_ok=True)
-    ckpt, trained, train_s = train(args.data, root / "train", args.steps)
+    if args.trained:  # an earlier run of step 1 (its folder): not trained again
+        ckpt = Path(args.trained) / "model.pt"
+        trained = json.loads((Path(args.trained) / "history.json").read_text())[-1]
+        train_s = float("nan")
+    else:
+        ckpt, trained, train_s = train(args.data, root / "train", args.steps)
     print(f"trained: {trained} in {train_s:.0f} s", flush=True)
     base = minus_one_copy(ckpt, root / "model_minus_one.pt")
     zero_ckpt = root / "model_zero.pt"
@@ -127,7 +133,8 @@ def main() -> None:
             "binary_padding": "zero",
             "steps": args.steps,
             "batch_size": 64,
-            "seconds": round(train_s, 1),
+            "seconds": None if train_s != train_s else round(train_s, 1),
+            "reused_run": args.trained,
             "result": trained,
             "dataset": "CIFAR-10 (JPEG copy)",
         },
