@@ -65,23 +65,21 @@ def border_sum_range(model: ModelWrapper, node) -> tuple[int, int]:  # type: ign
 
 class NarrowBorderCorrection(Transformation):
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
-        adds = [i for i, n in enumerate(model.graph.node) if is_border_add(model, n)]
-        for i in adds:  # by position (nodes may be unnamed): InferDataTypes copies the graph
-            node = model.graph.node[i]
+        # every width is set from node attributes, so one InferDataTypes at the end propagates
+        # them all (each InferDataTypes copies the whole graph, weights included)
+        adds = [n for n in model.graph.node if is_border_add(model, n)]
+        for node in adds:
             mvau = getCustomOp(model.find_producer(node.input[0]))
             pop = DataType[f"UINT{math.ceil(math.log2(int(mvau.get_nodeattr('MW')) + 1))}"]
             mvau.set_nodeattr("accDataType", pop.name)
             mvau.set_nodeattr("outputDataType", pop.name)
-            model = model.transform(InferDataTypes())
-            node = model.graph.node[i]
+            model.set_tensor_datatype(node.input[0], pop)
             add = getCustomOp(node)
-            add.set_nodeattr("lhs_dtype", model.get_tensor_datatype(node.input[0]).name)
-            add.minimize_accumulator_width(model)
-            model = model.transform(InferDataTypes())
-            node = model.graph.node[i]
-            out = model.get_tensor_datatype(node.output[0])
+            add.set_nodeattr("lhs_dtype", pop.name)
+            out = add.minimize_accumulator_width(model)  # sets out_dtype and the tensor's type
             for user in model.find_consumers(node.output[0]):
                 if user.op_type.startswith("Thresholding"):
                     getCustomOp(user).set_nodeattr("inputDataType", out.name)
+        if adds:
             model = model.transform(InferDataTypes())
         return model, False
