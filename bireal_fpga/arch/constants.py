@@ -162,20 +162,26 @@ def _pixels(ints: np.ndarray) -> np.ndarray:
     return ints.reshape(-1, ints.shape[-2], ints.shape[-1])
 
 
-def const_profile(full: np.ndarray) -> ConstProfile:
-    """The :class:`ConstProfile` of a constant broadcast to its output shape (integers)."""
-    ints = _integers(full)
+def _profile(ints: np.ndarray) -> tuple[ConstProfile, tuple | None]:
+    """The profile of an integer frame and, for a frame of pixels, its classes: (row class
+    of each row, first row of each class, the same for the columns)."""
     flat = ints.reshape(-1, 1)
     channels = int(ints.shape[-1])
     period = const_period(flat)
     if ints.ndim < 3:
-        return ConstProfile(int(flat.shape[0]), channels, period)
+        return ConstProfile(int(flat.shape[0]), channels, period), None
     px = _pixels(ints)
-    rc, _ = _classes(px)
-    cc, _ = _classes(px.transpose(1, 0, 2))
-    return ConstProfile(
+    rc, rows = _classes(px)
+    cc, cols = _classes(px.transpose(1, 0, 2))
+    profile = ConstProfile(
         int(flat.shape[0]), channels, period, px.shape[0], px.shape[1], max(rc) + 1, max(cc) + 1
     )
+    return profile, (rc, rows, cc, cols)
+
+
+def const_profile(full: np.ndarray) -> ConstProfile:
+    """The :class:`ConstProfile` of a constant broadcast to its output shape (integers)."""
+    return _profile(_integers(full))[0]
 
 
 def const_storage(profile: ConstProfile, pe: int) -> ConstStorage:
@@ -210,15 +216,15 @@ def const_layout(full: np.ndarray, pe: int) -> ConstLayout:
     per word: the form :func:`const_storage` chooses, its table and class maps; checked to
     reproduce the constant exactly."""
     ints = _integers(full)
-    storage = const_storage(const_profile(ints), pe)
+    profile, classes = _profile(ints)
+    storage = const_storage(profile, pe)
     words = ints.reshape(-1, pe)
     if storage.form == PERIOD:
         layout = ConstLayout(storage, np.ascontiguousarray(words[: storage.words]))
     else:
-        px = _pixels(ints)
-        rc, rows = _classes(px)
-        cc, cols = _classes(px.transpose(1, 0, 2))
-        table = px[np.asarray(rows)][:, np.asarray(cols)].reshape(-1, pe)
+        assert classes is not None  # the border form needs pixels
+        rc, rows, cc, cols = classes
+        table = _pixels(ints)[np.asarray(rows)][:, np.asarray(cols)].reshape(-1, pe)
         layout = ConstLayout(storage, np.ascontiguousarray(table), rc, cc)
     if not np.array_equal(layout.frame(), words):
         raise ConstLayoutError(f"the {storage.form} form does not reproduce the constant")

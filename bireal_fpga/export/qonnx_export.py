@@ -161,19 +161,10 @@ def _conv(
         t = -((-(layer.act.thresholds + fan_in)) // 2)
         if layer.binary_pad == 0 and any(pads):
             corr = border_correction(weight, h, w, stride, pad)
-            acc = b.node(
-                "Add",
-                [
-                    acc,
-                    b.const(
-                        "border",
-                        corr[None],
-                        _int_dtype(int(min(corr.min(), 0)), int(max(corr.max(), 0))),
-                    ),
-                ],
-                "zpad",
-            )
-            t = _clip_thresholds(t, int(min(corr.min(), 0)), fan_in + int(max(corr.max(), 0)))
+            c_lo, c_hi = int(min(corr.min(), 0)), int(max(corr.max(), 0))
+            border = b.const("border", corr[None], _int_dtype(c_lo, c_hi))
+            acc = b.node("Add", [acc, border], "zpad")
+            t = _clip_thresholds(t, c_lo, fan_in + c_hi)  # pop + correction
         else:
             t = _clip_thresholds(t, 0, fan_in)
     else:

@@ -66,6 +66,7 @@ from bireal_fpga.errors import BiRealError
 from bireal_fpga.hwlayers.folding import RESOURCE_KEYS, Estimates, estimates_of, narrow_mvaus
 from bireal_fpga.hwlayers.mark_uniform_thresholds import is_uniform
 from bireal_fpga.rtl.layers.sliding_window import IMPL_LB, IMPL_PICK, geometry, plan_buffer
+from bireal_fpga.rtl.layers.thresholding import input_range
 from bireal_fpga.rtl.layers.width_converter import ring_size
 
 
@@ -859,8 +860,6 @@ def _derive(model: ModelWrapper, node: Any, op: str, idt: Any, binary: bool, mh:
         tc = np.clip(np.asarray(t, dtype=np.float64), idt.min(), idt.max() + 1)
         out = {"uniform_thres": int(is_uniform(t)), "thr_shared": int(_shared(tc))}
         if not out["uniform_thres"]:  # the generator's choices: input_range, thresholding_affine
-            from bireal_fpga.rtl.layers.thresholding import input_range
-
             ch = int(getCustomOp(node).get_nodeattr("NumChannels"))
             lo, hi = input_range(model, node, int(idt.min()), int(idt.max()))
             out["in_range"] = [lo, hi]
