@@ -73,3 +73,31 @@ def test_tiny_binary_mvaus_use_the_affine_unit(tiny_folded) -> None:
         assert f"{node.name}_affine.mem" in names, names
         assert not any("_thr_g" in name for name in names)
         assert "bireal_affine_act.sv" in layer.library
+
+
+def test_wide_accumulator_affine_form() -> None:
+    """A 16-bit residual stream's downsample conv: 28-bit accumulators and 65535 BN levels
+    (spacing ~4000). Its exact affine form needs more than the 34-bit multipliers of an 8-bit
+    stream and products past int64 (the constraints are then evaluated exactly, in Python
+    integers, on the candidates float64 picks); it is exact on every threshold, the value
+    below it and random accumulators."""
+    from bireal_fpga.integer.derive import thresholds_for
+
+    rng = np.random.default_rng(5)
+    lo, hi = -(2**27) + 11, 2**27 - 3
+    steps = 2**16 - 1
+    a = rng.uniform(0.8, 1.2, size=3) * steps / (hi - lo)
+    b = rng.uniform(-0.2, 0.2, size=3) * steps + steps / 2 - a * (lo + hi) / 2
+    t, flip = thresholds_for(a, b, 1.0, 0, steps)
+    assert not flip.any() and np.abs(t).max() > 2**26
+    form = affine_thresholds(t.astype(np.float64), lo, hi, max_mult_bits=48)
+    assert form is not None and form.mult_bits > 34
+    assert max(form.mult) * hi > 2**63  # the products pass int64
+    for ch, row in enumerate(t):
+        acc = np.concatenate([row, row - 1, rng.integers(lo, hi + 1, size=20_000)])
+        acc = np.clip(acc, lo, hi)
+        assert np.array_equal(form.apply(acc, ch), np.searchsorted(row, acc, side="right")), ch
+    # one threshold moved by 1 is no longer an affine step function: refused
+    bad = t.astype(np.float64).copy()
+    bad[1, 30_000] += 1
+    assert affine_thresholds(bad, lo, hi, max_mult_bits=48) is None

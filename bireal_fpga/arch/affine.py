@@ -35,8 +35,9 @@ import numpy as np
 
 from bireal_fpga.arch.widths import signed_bits
 
-MAX_SHIFT = 48
+MAX_SHIFT = 64
 EXHAUSTIVE_MAX = 1 << 20
+INT64_SAFE = 1 << 62  # below this, the constraints are evaluated in int64; above, exactly
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,36 @@ class AffineThresholds:
 
     def apply(self, acc: np.ndarray, channel: int) -> np.ndarray:
         a = np.asarray(acc, dtype=np.int64)
-        v = (self.mult[channel] * a + self.offset[channel]) >> self.shift
+        m, c = self.mult[channel], self.offset[channel]
+        if m * int(np.abs(a).max(initial=0)) + abs(c) < INT64_SAFE:
+            v = (m * a + c) >> self.shift
+        else:  # a wide unit: Python integers
+            v = np.array([(m * int(x) + c) >> self.shift for x in a.ravel()], dtype=object)
+            v = np.clip(v, -1, self.steps + 1).astype(np.int64).reshape(a.shape)
         return np.clip(v, 0, self.steps)
 
     @property
     def mult_bits(self) -> int:
         return max(1, max(self.mult).bit_length())
+
+
+def _extreme(k: np.ndarray, t: np.ndarray, m: int, shift: int, *, top: bool) -> int:
+    """``max`` (``top``) or ``min`` of ``k 2^S - m t`` over the arrays ``k``, ``t``, exactly.
+
+    In int64 where every term fits; else the float64 values ``k - (m / 2^S) t`` (whose error
+    is below ``tol``) pick the few candidates that can be the extreme, and Python integers
+    evaluate those: a wide unit (a 28-bit accumulator, a 45-bit multiplier) costs no more
+    than a narrow one."""
+    big = m * int(np.abs(t).max()) + (int(np.abs(k).max()) << shift)
+    if big < INT64_SAFE:
+        v = (k << shift) - m * t
+        return int(v.max() if top else v.min())
+    kf, tf = k.astype(np.float64), t.astype(np.float64)
+    g = kf - (float(m) / 2.0**shift) * tf
+    tol = 2.0**-48 * (float(m) / 2.0**shift * float(np.abs(tf).max()) + float(np.abs(kf).max()) + 1)
+    pick = g >= g.max() - 2 * tol if top else g <= g.min() + 2 * tol
+    vals = [(int(ki) << shift) - m * int(ti) for ki, ti in zip(k[pick], t[pick], strict=True)]
+    return max(vals) if top else min(vals)
 
 
 def _fit_channel(t: np.ndarray, lo: int, hi: int, shift: int, m_max: int) -> tuple[int, int] | None:
@@ -68,12 +93,12 @@ def _fit_channel(t: np.ndarray, lo: int, hi: int, shift: int, m_max: int) -> tup
     ki, ti = k[inside], t[inside]
     if ki.size == 0:  # constant over the range: M = 0
         return 0, n_always * scale
-    a_lo = ki * scale  # k 2^S <= M T_k + C       ->  C >= k 2^S - M T_k
-    a_hi = ki * scale  # M (T_k - 1) + C < k 2^S  ->  C <= k 2^S - M (T_k - 1) - 1
 
     def c_range(m: int) -> tuple[int, int]:
-        c_lo = int((a_lo - m * ti).max())
-        c_hi = int((a_hi - m * (ti - 1)).min()) - 1
+        # k 2^S <= M T_k + C  ->  C >= k 2^S - M T_k;  M (T_k - 1) + C < k 2^S  ->
+        # C <= k 2^S - M (T_k - 1) - 1
+        c_lo = _extreme(ki, ti, m, shift, top=True)
+        c_hi = _extreme(ki, ti - 1, m, shift, top=False) - 1
         if n_always:
             c_lo = max(c_lo, n_always * scale - m * lo)
         if k_never is not None:
@@ -124,9 +149,6 @@ def affine_thresholds(
     t = np.clip(np.ceil(t), acc_lo - 1, acc_hi + 1).astype(np.int64)
     if (np.diff(t, axis=1) < 0).any():
         return None
-    acc_bits = max(abs(acc_lo), abs(acc_hi)).bit_length() + 1
-    if acc_bits + max_mult_bits > 61 or MAX_SHIFT + 9 > 61:
-        return None  # keep every product and bound in int64
     m_max = (1 << max_mult_bits) - 1
     # the smallest shift that works (a larger shift needs larger multipliers): a channel that
     # fails ends the attempt at once, so the infeasible shifts cost little
@@ -161,7 +183,7 @@ def affine_thresholds(
 # multiplier widths: one DSP48E2 (27 x 18) per lane for the binary MVAUs' small accumulators;
 # the integer MVAUs (stem, downsample: few lanes, wide accumulators) may use a few DSPs per lane
 AFFINE_MAX_MULT_BITS = 26
-AFFINE_MAX_MULT_BITS_INT = 34
+AFFINE_MAX_MULT_BITS_INT = 48
 
 
 def accumulator_range(w: np.ndarray, lo: int, hi: int, binary: bool) -> tuple[int, int]:
@@ -170,6 +192,7 @@ def accumulator_range(w: np.ndarray, lo: int, hi: int, binary: bool) -> tuple[in
     there); an XNOR popcount (``binary``) counts 0..MW."""
     if binary:
         return 0, int(w.shape[0])
+    w = np.asarray(w).astype(np.int64)  # integers held as float32: sum them exactly
     a, b = w * lo, w * hi
     acc_lo = np.minimum(a, b).sum(axis=0)
     acc_hi = np.maximum(a, b).sum(axis=0)

@@ -15,6 +15,20 @@ from bireal_fpga import names
 from bireal_fpga.hwlayers.finn_env import finn_ready
 
 
+def float32_inexact(model: ModelWrapper) -> list[tuple[str, str]]:
+    """The tensors (name, FINN type) typed wider than 32 bits: FINN's python execution
+    carries every value as float32 (integers exact to 2**24), and values of such a tensor (a
+    16-bit residual stream's classifier scores) pass that in practice, not just in the worst
+    case, so it may round there; the golden model, cppsim and rtlsim compute in integers."""
+    out = []
+    for node in model.graph.node:
+        for t in node.output:
+            dt = model.get_tensor_datatype(t)
+            if dt.is_integer() and dt.bitwidth() > 32:
+                out.append((t, dt.name))
+    return out
+
+
 def run_finn_python(
     model: ModelWrapper,
     images: np.ndarray,

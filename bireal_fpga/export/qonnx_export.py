@@ -53,7 +53,7 @@ class _GraphBuilder:
 
     def const(self, prefix: str, value: np.ndarray, dtype: DataType) -> str:
         name = self.name(prefix)
-        self.inits[name] = value.astype(np.float32)
+        self.inits[name] = container(value)
         self.dtypes[name] = dtype
         return name
 
@@ -66,6 +66,17 @@ class _GraphBuilder:
             helper.make_node(op, inputs, [out], name=self.name(op), **kwargs, **attrs)
         )
         return out
+
+
+def container(value: np.ndarray) -> np.ndarray:
+    """The float array an integer initializer is stored as: FINN's float32 where it holds every
+    value exactly (every design with 8-bit residual streams), else float64. The thresholds of a
+    wide residual stream's integer convs reach past 2**24 (a 16-bit stream's downsample: ~2**27),
+    where float32 would move a third of them by up to 8 and the hardware with them."""
+    v32 = np.asarray(value).astype(np.float32)
+    if np.array_equal(v32.astype(np.float64), np.asarray(value, dtype=np.float64)):
+        return v32
+    return np.asarray(value, dtype=np.float64)
 
 
 def _int_dtype(lo: int, hi: int) -> DataType:
@@ -172,14 +183,21 @@ def _conv(
         wdt = _int_dtype(int(weight.min()), int(weight.max()))
         acc = b.node("MatMul", [cols, b.const("w", mat, wdt)], "acc")
         in_lo, in_hi = in_range
-        pos = np.clip(mat, 0, None).sum(axis=0)
-        neg = np.clip(mat, None, 0).sum(axis=0)
+        imat = _matrix(weight)  # int64: exact where wide ranges pass 2**24
+        if layer.pool:
+            # FINN's graph runs it as a sum pool (of its type's range) + the 1x1 conv: clip to
+            # the accumulator range seen there, which the RTL's exactness proof covers
+            pooled = _int_dtype(4 * in_lo, 4 * in_hi)
+            in_lo, in_hi = int(pooled.min()), int(pooled.max())
+            imat = _matrix(layer.weight.astype(np.int64))
+        pos = np.clip(imat, 0, None).sum(axis=0)
+        neg = np.clip(imat, None, 0).sum(axis=0)
         acc_hi = int(max((pos * in_hi + neg * in_lo).max(), 0))
         acc_lo = int(min((pos * in_lo + neg * in_hi).min(), 0))
         t = _clip_thresholds(layer.act.thresholds, acc_lo, acc_hi)
     result = b.node(
         "MultiThreshold",
-        [acc, b.const("thr", t.astype(np.float32), _int_dtype(int(t.min()), int(t.max())))],
+        [acc, b.const("thr", t, _int_dtype(int(t.min()), int(t.max())))],
         "act",
         qonnx=True,
         out=out,
@@ -276,7 +294,7 @@ def export_qonnx(net: IntegerNet, *, top1: bool = False) -> ModelWrapper:
         [pooled, b.const("fc_w", head_w, _int_dtype(int(head_w.min()), int(head_w.max())))],
         "fc",
     )
-    bias = net.head_bias.astype(np.float32).reshape(1, 1, 1, -1)
+    bias = net.head_bias.reshape(1, 1, 1, -1)
     logits = b.node(
         "Add", [scores, b.const("fc_b", bias, DataType["INT32"])], "scores", out=names.SCORES_TENSOR
     )

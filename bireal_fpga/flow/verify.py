@@ -27,6 +27,7 @@ float training form's top-1 agrees with the integer form's.
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -182,9 +183,19 @@ def _open_golden(folder: Path, jobs: int | None) -> StageRun:
 def _open_python(folder: Path, jobs: int | None) -> StageRun:
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from bireal_fpga.execution.finn_python import run_finn_python
+    from bireal_fpga.execution.finn_python import float32_inexact, run_finn_python
 
     graph = ModelWrapper(str(folder / names.HW))
+    wide = float32_inexact(graph)
+    if wide:
+        name, dtype = wide[-1]
+        print(
+            f"note: FINN's python execution carries float32 (exact to 2**24); {len(wide)} "
+            f"tensors of {names.HW} are wider than 32 bits (last: '{name}', {dtype}), so the "
+            "python stage may differ there by rounding; golden, cppsim and rtlsim compute in "
+            "integers",
+            file=sys.stderr,
+        )
     return _Traced(lambda images, got: run_finn_python(graph, images, trace=got))
 
 

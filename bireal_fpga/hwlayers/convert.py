@@ -24,6 +24,7 @@ from bireal_fpga.hwlayers.infer_global_sum_pool import InferGlobalSumPool
 from bireal_fpga.hwlayers.mark_uniform_thresholds import MarkUniformThresholds
 from bireal_fpga.hwlayers.narrow_border_correction import NarrowBorderCorrection
 from bireal_fpga.hwlayers.sum_pool_downsample import SumPoolDownsample
+from bireal_fpga.hwlayers.widen_accumulators import WidenAccumulators
 
 HW_DOMAIN = "finn.custom_op.fpgadataflow"
 
@@ -71,6 +72,7 @@ def to_hw_layers(model: ModelWrapper) -> ModelWrapper:
         InferDuplicateStreamsLayer(),
         InferLabelSelectLayer(),
         NarrowBorderCorrection(),  # a zero-padded conv's popcount + correction: own widths
+        WidenAccumulators(),  # a wide residual stream's classifier: beyond INT32
     ]
     for step in steps:
         model = model.transform(step)
