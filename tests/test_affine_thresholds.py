@@ -101,3 +101,28 @@ def test_wide_accumulator_affine_form() -> None:
     bad = t.astype(np.float64).copy()
     bad[1, 30_000] += 1
     assert affine_thresholds(bad, lo, hi, max_mult_bits=48) is None
+
+
+def test_binary_mvau_past_one_dsp() -> None:
+    """A 16-bit stream's last-stage binary conv (popcount 0..4608, 65535 levels): its exact
+    form needs a 27-bit multiplier, past one DSP48E2 (26 bits): the MVAU takes it (two DSPs
+    per lane, against a table of 65535 thresholds per channel), proved over the whole range;
+    a Thresholding node keeps the one-DSP bound and its tables. The narrower nodes keep the
+    form they had (the smallest shift wins: same multipliers under any wider bound)."""
+    from bireal_fpga.arch.affine import affine_form, mvau_affine, thresholding_affine
+    from bireal_fpga.integer.derive import thresholds_for
+
+    rng = np.random.default_rng(2)  # a draw whose channels need 27 bits (most need 25-26)
+    steps = 2**16 - 1
+    a = rng.uniform(0.8, 1.2, size=4) * steps / 4608
+    b = rng.uniform(-0.1, 0.1, size=4) * steps + steps / 2 - a * 2304
+    t, flip = thresholds_for(a, b, 1.0, 0, steps)
+    assert not flip.any()
+    form = mvau_affine(t.astype(np.float64), 4, 0, 4608, binary=True)
+    assert form is not None and 26 < form.mult_bits <= 34
+    acc = np.arange(0, 4609)
+    for ch, row in enumerate(t):
+        assert np.array_equal(form.apply(acc, ch), np.searchsorted(row, acc, side="right"))
+    assert thresholding_affine(t.astype(np.float64), 4, 0, 4608) is None
+    narrow = bn_thresholds(np.random.default_rng(3), 8, 0, 1152)
+    assert affine_form(narrow, 0, 1152, True) == affine_form(narrow, 0, 1152, True, 26)

@@ -12,10 +12,10 @@ sorted thresholds. Stored as tables they cost more memory than the binary weight
 stage and lane. The same step function is, as a rule, ``clamp(floor((M * acc + C) / 2**S), 0,
 N)`` for integers M >= 0, C and one shift S per node: one multiply-add per output lane. This
 module finds such (M, C) and proves them exact (:func:`affine_thresholds`); :func:`mvau_affine`
-is the form an MVAU uses, with the multiplier widths it may spend (one DSP48E2, 27 x 18, per
-lane for the binary MVAUs' small accumulators; a few DSPs per lane for the integer MVAUs: stem,
-downsample, few lanes and wide accumulators), and :func:`coefficient_bits` the width of its
-``{C, M}`` ROM words.
+is the form an MVAU uses, with the multiplier widths it may spend (one or two DSP48E2s, 27 x
+18, per lane for the binary MVAUs' small accumulators; a few DSPs per lane for the integer
+MVAUs: stem, downsample, few lanes and wide accumulators), and :func:`coefficient_bits` the
+width of its ``{C, M}`` ROM words.
 
 Exactness: with ``g(a) = floor((M a + C) / 2^S)`` non-decreasing, ``#{k : T_k <= a} ==
 clamp(g(a), 0, N)`` for every ``a`` in ``[lo, hi]`` holds exactly when, for every k,
@@ -110,6 +110,15 @@ def _fit_channel(t: np.ndarray, lo: int, hi: int, shift: int, m_max: int) -> tup
         return c_hi - c_lo  # concave in m: a max of lines minus a min of lines
 
     left, right = 0, m_max
+    if ki.size >= 2:  # necessary bounds from the outer thresholds (T_f < T_l, k_f < k_l):
+        # g(T_l) >= k_l, g(T_f - 1) <= k_f - 1  ->  M (T_l - T_f + 1) > (k_l - k_f) 2^S;
+        # g(T_l - 1) <= k_l - 1, g(T_f) >= k_f  ->  M (T_l - T_f - 1) < (k_l - k_f) 2^S
+        dk, dt = (int(ki[-1]) - int(ki[0])) << shift, int(ti[-1]) - int(ti[0])
+        left = max(left, dk // (dt + 1))
+        if dt > 1:
+            right = min(right, -(-dk // (dt - 1)))
+        if left > right:
+            return None
     while right - left > 2:
         m1 = left + (right - left) // 3
         m2 = right - (right - left) // 3
@@ -180,10 +189,14 @@ def affine_thresholds(
 
 # ---- the MVAU's use of it --------------------------------------------------------------------
 
-# multiplier widths: one DSP48E2 (27 x 18) per lane for the binary MVAUs' small accumulators;
-# the integer MVAUs (stem, downsample: few lanes, wide accumulators) may use a few DSPs per lane
-AFFINE_MAX_MULT_BITS = 26
-AFFINE_MAX_MULT_BITS_INT = 48
+# multiplier widths (the smallest shift that works is taken, so a node that fits a narrower
+# multiplier gets the same form under these bounds): the binary MVAUs' small accumulators take
+# one DSP48E2 (27 x 18) per lane up to 26-bit multipliers, two beyond (a 16-bit stream's last
+# stage needs 27 bits); the integer MVAUs (stem, downsample: few lanes, wide accumulators) take
+# a few DSPs per lane (a 16-bit stream's last downsample: 51 bits over 33-bit accumulators).
+# Past these, the threshold tables (2**bits - 1 per channel) are used.
+AFFINE_MAX_MULT_BITS = 34
+AFFINE_MAX_MULT_BITS_INT = 56
 
 
 def accumulator_range(w: np.ndarray, lo: int, hi: int, binary: bool) -> tuple[int, int]:
@@ -208,16 +221,22 @@ def weight_bits(w: np.ndarray, binary: bool) -> int:
 
 
 def affine_form(
-    thresholds: np.ndarray, acc_lo: int, acc_hi: int, binary: bool
+    thresholds: np.ndarray, acc_lo: int, acc_hi: int, binary: bool, max_mult_bits: int = 0
 ) -> AffineThresholds | None:
     """The exact affine form the RTL would use for these thresholds (rows sorted first), with
-    the multiplier width allowed for the MVAU's mode; None when there is none."""
-    bits = AFFINE_MAX_MULT_BITS if binary else AFFINE_MAX_MULT_BITS_INT
+    the multiplier width allowed for the MVAU's mode (or ``max_mult_bits``); None when there
+    is none."""
+    bits = max_mult_bits or (AFFINE_MAX_MULT_BITS if binary else AFFINE_MAX_MULT_BITS_INT)
     return affine_thresholds(np.sort(thresholds, axis=1), acc_lo, acc_hi, max_mult_bits=bits)
 
 
 def mvau_affine(
-    thresholds: np.ndarray | None, channels: int, acc_lo: int, acc_hi: int, binary: bool
+    thresholds: np.ndarray | None,
+    channels: int,
+    acc_lo: int,
+    acc_hi: int,
+    binary: bool,
+    max_mult_bits: int = 0,
 ) -> AffineThresholds | None:
     """The affine activation of an MVAU of ``channels`` output channels whose thresholds are
     ``thresholds`` ((channels or 1, N); one row is shared by every channel), or None (then the
@@ -230,7 +249,7 @@ def mvau_affine(
         return None
     if t.shape[0] == 1:
         t = np.repeat(t, channels, axis=0)
-    return affine_form(t, acc_lo, acc_hi, binary)
+    return affine_form(t, acc_lo, acc_hi, binary, max_mult_bits)
 
 
 THRESHOLDING_AFFINE_MIN_STEPS = 16
@@ -238,6 +257,7 @@ THRESHOLDING_AFFINE_MIN_STEPS = 16
 form) computes them as the MVAU does, one multiply-add per lane (``bireal_affine_act``): a
 table of 16 or more thresholds per channel and its search cost more than one DSP per lane.
 Fewer (a sign's one threshold) stay tables, so no multiplier replaces a comparator."""
+THRESHOLDING_MAX_MULT_BITS = 26  # one DSP48E2 per lane, else the tables
 
 
 def thresholding_affine(
@@ -248,7 +268,7 @@ def thresholding_affine(
     over the input range ``[lo, hi]`` within one DSP's multiplier width."""
     if thresholds is None or np.asarray(thresholds).shape[-1] < THRESHOLDING_AFFINE_MIN_STEPS:
         return None
-    return mvau_affine(thresholds, channels, lo, hi, binary=True)
+    return mvau_affine(thresholds, channels, lo, hi, True, THRESHOLDING_MAX_MULT_BITS)
 
 
 def coefficient_bits(form: AffineThresholds) -> tuple[int, int]:
