@@ -298,6 +298,39 @@ def test_zero_padded_import_builds_and_verifies(
             assert result["stages"][stage]["n"] == 30
 
 
+def test_sixteen_bit_import_builds_and_verifies(
+    brevitas_qonnx, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A 16-bit fixed-point residual stream (Brevitas ``QuantIdentity`` of 16 bits) built
+    through the CLI to simulated RTL: every requantizer an affine unit (no table of 65535
+    thresholds), and source, golden and rtlsim exact on random and real images; FINN's python
+    execution (float32) exact too, or differing at the head only, where its scores pass 2**24,
+    with the note saying why."""
+    src = brevitas_qonnx(**NETS["fixed-point-16bit"])
+    out = tmp_path_factory.mktemp("imported-16") / "build"
+    assert_ok(cli("build", src, "--board", "ZCU104", "--out", out, "--until", "rtl", "--no-synth"))
+    report = json.loads((out / names.REPORT).read_text())
+    assert report["imported"]["residual"].startswith("16-bit signed")
+    assert report["rtl"]["fps"]["measured"] == report["rtl"]["fps"]["estimated"]
+    assert report["estimates"]["total"]["BRAM36"] <= 2, report["estimates"]["total"]
+    rtl = {p.name for p in (out / "rtl").rglob("*.mem")}
+    assert any(name.endswith("_affine.mem") for name in rtl)
+    assert not any(name.startswith("MVAU") and "_thr_g" in name for name in rtl), rtl
+    for extra in ([], ["real"]):
+        if extra:  # skips (saying why) where ../shared/data is absent, after the random images
+            extra = ["--images", str(cifar_crops(tmp_path_factory.mktemp("r16") / "r.npz", 8, 30))]
+        proc = cli("verify", out, "--stages", "source,golden,rtlsim", "--n", "30", "--json", *extra)
+        assert_ok(proc)
+        result = json.loads(proc.stdout)["stages"]
+        for stage in ("source", "golden", "rtlsim"):
+            assert result[stage] == {"n": 30, "mismatches": 0, "first_mismatch": None}, extra
+        proc = cli("verify", out, "--stages", "python", "--n", "30", "--json", *extra)
+        python = json.loads(proc.stdout)["stages"]["python"]
+        assert python["mismatches"] == 0 or (
+            "float32" in proc.stderr and "layer head" in python["first_mismatch"]
+        ), python
+
+
 def _change_bn_mean(src: Path, dst: Path) -> str:
     """A copy of ``src`` with the running mean of its first BatchNorm shifted: returns the
     initializer's name."""

@@ -118,7 +118,7 @@ def test_wide_residual_builds_and_verifies(bits: int, tmp_path: Path) -> None:
     affine unit, so the design takes about one BRAM36 (threshold tables: ~800 at 16 bits),
     and golden and rtlsim are exact on random and real images. FINN's python execution is
     float32: at 16 bits it may round the classifier scores (past 2**24), so there it may
-    differ at the head only, and says why."""
+    differ at the head only, and then says why."""
     out = tmp_path / "build"
     src = _spec_file(tmp_path, bits)
     assert_ok(cli("build", src, "--board", "ZCU104", "--out", out, "--until", "rtl", "--no-synth"))
@@ -145,5 +145,6 @@ def test_wide_residual_builds_and_verifies(bits: int, tmp_path: Path) -> None:
         if bits == 12:
             assert proc.returncode == 0 and python["mismatches"] == 0, python
         else:  # a mismatch exits 1: allowed at the head only, with the note saying why
-            assert "float32" in proc.stderr
-            assert python["mismatches"] == 0 or "layer head" in python["first_mismatch"]
+            assert python["mismatches"] == 0 or (
+                "float32" in proc.stderr and "layer head" in python["first_mismatch"]
+            ), python

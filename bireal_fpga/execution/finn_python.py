@@ -14,19 +14,15 @@ from tqdm import tqdm
 from bireal_fpga import names
 from bireal_fpga.hwlayers.finn_env import finn_ready
 
+FLOAT32_EXACT = 2**24  # float32 holds every integer up to this one exactly
 
-def float32_inexact(model: ModelWrapper) -> list[tuple[str, str]]:
-    """The tensors (name, FINN type) typed wider than 32 bits: FINN's python execution
-    carries every value as float32 (integers exact to 2**24), and values of such a tensor (a
-    16-bit residual stream's classifier scores) pass that in practice, not just in the worst
-    case, so it may round there; the golden model, cppsim and rtlsim compute in integers."""
-    out = []
-    for node in model.graph.node:
-        for t in node.output:
-            dt = model.get_tensor_datatype(t)
-            if dt.is_integer() and dt.bitwidth() > 32:
-                out.append((t, dt.name))
-    return out
+
+def past_float32(trace: dict[str, np.ndarray]) -> list[str]:
+    """The layers of a ``run_finn_python`` trace whose values passed 2**24: FINN's python
+    execution carries every value as float32, so there (a 16-bit residual stream's classifier
+    scores: ~2**25) it may have rounded; the golden model, cppsim and rtlsim compute in
+    integers."""
+    return [name for name, v in trace.items() if v.size and np.abs(v).max() > FLOAT32_EXACT]
 
 
 def run_finn_python(

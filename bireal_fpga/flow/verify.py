@@ -183,20 +183,25 @@ def _open_golden(folder: Path, jobs: int | None) -> StageRun:
 def _open_python(folder: Path, jobs: int | None) -> StageRun:
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from bireal_fpga.execution.finn_python import float32_inexact, run_finn_python
+    from bireal_fpga.execution.finn_python import past_float32, run_finn_python
 
     graph = ModelWrapper(str(folder / names.HW))
-    wide = float32_inexact(graph)
-    if wide:
-        name, dtype = wide[-1]
-        print(
-            f"note: FINN's python execution carries float32 (exact to 2**24); {len(wide)} "
-            f"tensors of {names.HW} are wider than 32 bits (last: '{name}', {dtype}), so the "
-            "python stage may differ there by rounding; golden, cppsim and rtlsim compute in "
-            "integers",
-            file=sys.stderr,
-        )
-    return _Traced(lambda images, got: run_finn_python(graph, images, trace=got))
+    noted: set[str] = set()
+
+    def fn(images: np.ndarray, got: dict[str, np.ndarray]) -> np.ndarray:
+        out = run_finn_python(graph, images, trace=got)
+        wide = [name for name in past_float32(got) if name not in noted]
+        if wide:
+            noted.update(wide)
+            print(
+                f"note: FINN's python execution carries float32 (integers exact to 2**24); "
+                f"the values of {', '.join(wide)} pass 2**24, so the python stage may differ "
+                "there by rounding; golden, cppsim and rtlsim compute in integers",
+                file=sys.stderr,
+            )
+        return out
+
+    return _Traced(fn)
 
 
 class RtlsimRun:
