@@ -130,18 +130,29 @@ def run_case(
     return record
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", default=CASES)
+def case_options(ap: argparse.ArgumentParser, results: Path) -> None:
+    """The options of :func:`run_case` that every benchmark built on it takes."""
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--images", default=None)
     ap.add_argument("--keep", default=None, help="keep the build folders here")
-    ap.add_argument("--target-fps", default="max")
     ap.add_argument("--no-synth", action="store_true", help="skip the Yosys estimates")
-    ap.add_argument("--results", default=str(RESULTS), help="JSON file to write")
-    args = ap.parse_args()
-    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="rtl-bench-"))
+    ap.add_argument("--results", default=str(results), help="JSON file to write")
+
+
+def work_root(args: argparse.Namespace, prefix: str) -> Path:
+    """``--keep``, or a new temporary folder: where the build folders go."""
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix=prefix))
     root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default=CASES)
+    ap.add_argument("--target-fps", default="max")
+    case_options(ap, RESULTS)
+    args = ap.parse_args()
+    root = work_root(args, "rtl-bench-")
     results = []
     for case in args.cases.split(","):
         spec, board = case.rsplit(":", 1)

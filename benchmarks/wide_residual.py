@@ -24,12 +24,13 @@ import argparse
 import json
 import platform
 import sys
-import tempfile
 from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from rtl_accelerator import run_case  # noqa: E402
+from rtl_accelerator import case_options, run_case, work_root  # noqa: E402
+
+from bireal_fpga import names  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "wide_residual_bireal18_cifar.json"
 
@@ -48,7 +49,7 @@ def activation_forms(folder: Path) -> dict:
     rtl = {p.name for p in (folder / "rtl").rglob("*.mem")}
     from qonnx.core.modelwrapper import ModelWrapper
 
-    folded = ModelWrapper(str(folder / "folded.onnx"))
+    folded = ModelWrapper(str(folder / names.FOLDED))
     mvaus = [n.name for n in folded.graph.node if n.op_type.startswith("MVAU") and len(n.input) > 2]
     affine = [n for n in mvaus if f"{n}_affine.mem" in rtl]
     return {
@@ -62,14 +63,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bits", default="8,12,16")
     ap.add_argument("--board", default="ZCU104")
-    ap.add_argument("--n", type=int, default=100)
-    ap.add_argument("--images", default=None)
-    ap.add_argument("--keep", default=None, help="keep the build folders here")
-    ap.add_argument("--no-synth", action="store_true", help="skip the Yosys estimates")
-    ap.add_argument("--results", default=str(RESULTS), help="JSON file to write")
+    case_options(ap, RESULTS)
     args = ap.parse_args()
-    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="wide-bench-"))
-    root.mkdir(parents=True, exist_ok=True)
+    root = work_root(args, "wide-bench-")
     cases = []
     for bits in (int(b) for b in args.bits.split(",")):
         print(f"== residual {bits} bits on {args.board}", flush=True)
@@ -81,7 +77,7 @@ def main() -> None:
         record["residual_bits"] = bits
         record["graph_mib"] = {
             name: round((folder / name).stat().st_size / 2**20, 1)
-            for name in ("qonnx.onnx", "folded.onnx")
+            for name in (names.QONNX, names.FOLDED)
         }
         record["activations"] = activation_forms(folder)
         cases.append(record)

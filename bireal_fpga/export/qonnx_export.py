@@ -79,6 +79,14 @@ def container(value: np.ndarray) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
+def sum_type(dt: DataType, terms: int) -> DataType:
+    """The type of a sum of ``terms`` values of type ``dt``: the downsample's 2x2 sum pool as
+    ``hwlayers/sum_pool_downsample.py`` types it, and so the range its 1x1 conv's thresholds
+    are clipped to here."""
+    bits = dt.bitwidth() + int(terms - 1).bit_length()
+    return DataType[f"INT{bits}"] if dt.signed() else DataType[f"UINT{bits}"]
+
+
 def _int_dtype(lo: int, hi: int) -> DataType:
     bits = 1
     while not (-(2 ** (bits - 1)) <= lo and hi <= 2 ** (bits - 1) - 1):
@@ -183,13 +191,14 @@ def _conv(
         wdt = _int_dtype(int(weight.min()), int(weight.max()))
         acc = b.node("MatMul", [cols, b.const("w", mat, wdt)], "acc")
         in_lo, in_hi = in_range
-        imat = _matrix(weight)  # int64: exact where wide ranges pass 2**24
         if layer.pool:
             # FINN's graph runs it as a sum pool (of its type's range) + the 1x1 conv: clip to
             # the accumulator range seen there, which the RTL's exactness proof covers
-            pooled = _int_dtype(4 * in_lo, 4 * in_hi)
+            pooled = sum_type(_int_dtype(in_lo, in_hi), 4)
             in_lo, in_hi = int(pooled.min()), int(pooled.max())
             imat = _matrix(layer.weight.astype(np.int64))
+        else:
+            imat = _matrix(weight)  # int64: exact where wide ranges pass 2**24
         pos = np.clip(imat, 0, None).sum(axis=0)
         neg = np.clip(imat, None, 0).sum(axis=0)
         acc_hi = int(max((pos * in_hi + neg * in_lo).max(), 0))

@@ -17,18 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 from onnx import helper
-from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.base import Transformation
 
+from bireal_fpga.export.qonnx_export import sum_type
+
 HW_DOMAIN = "finn.custom_op.fpgadataflow"
-
-
-def _sum_type(dt: DataType, terms: int) -> DataType:
-    extra = int(terms - 1).bit_length()
-    bits = dt.bitwidth() + extra
-    return DataType[f"INT{bits}"] if dt.signed() else DataType[f"UINT{bits}"]
 
 
 class SumPoolDownsample(Transformation):
@@ -56,7 +51,7 @@ class SumPoolDownsample(Transformation):
             if not (blocks == blocks[:1]).all():
                 continue
             idt = model.get_tensor_datatype(node.input[0])
-            pdt = _sum_type(idt, 4)
+            pdt = sum_type(idt, 4)
             pooled = model.make_new_valueinfo_name()
             inst.set_nodeattr("depthwise", 1)
             model.set_tensor_shape(node.output[0], [1, oh, ow, 4 * c])
