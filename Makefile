@@ -16,6 +16,9 @@ BITSTREAMS ?= bitstreams
 TARGET_FPS ?=
 SOURCE := $(if $(CKPT),$(CKPT),$(SPEC))
 PYTEST_ARGS ?=
+# the suite runs on this many pytest-xdist workers (one test file per worker at a time:
+# module fixtures built once); the machine's cores, at most 4 (a heavy build test takes ~3 GiB)
+PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n > 4 ? 4 : n )))
 
 .PHONY: build test lint typecheck venv bench clean
 
@@ -76,7 +79,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy --follow-imports=silent $(TYPED)
 
 test: $(STAMP) lint typecheck
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py

@@ -14,8 +14,10 @@ per channel). Every requantizer of a wide stream is an exact affine unit
     .venv/bin/python benchmarks/wide_residual.py --images ../shared/data/cifar10_jpeg.npz \\
         [--bits 8,12,16] [--board ZCU104] [--n 100] [--no-synth] [--keep DIR]
 
-With ``--keep DIR`` the build folders stay in DIR, and a rerun reuses the build steps whose
-inputs did not change (the build's own cache): ``stage_seconds`` then lists the reused steps.
+A run of some widths (``--bits 8,12``) replaces those widths' rows of the record and keeps the
+others; each row carries the date it was measured. With ``--keep DIR`` the build folders stay in
+DIR, and a rerun reuses the build steps whose inputs did not change (the build's own cache):
+``stage_seconds`` then lists the reused steps.
 """
 
 from __future__ import annotations
@@ -82,6 +84,21 @@ def main() -> None:
         record["activations"] = activation_forms(folder)
         cases.append(record)
         print(json.dumps(record, indent=1), flush=True)
+    # a run of some widths keeps the record's other widths (each case carries its own date)
+    for r in cases:
+        r["date"] = date.today().isoformat()
+    out = Path(args.results)
+    kept = []
+    if out.exists():
+        previous = json.loads(out.read_text())
+        if previous.get("board") == args.board and previous.get("synth") == (not args.no_synth):
+            ran = {r["residual_bits"] for r in cases}
+            kept = [
+                {"date": previous.get("date"), **r} if "date" not in r else r
+                for r in previous.get("cases", [])
+                if r["residual_bits"] not in ran
+            ]
+    cases = sorted(kept + cases, key=lambda r: r["residual_bits"])
     payload = {
         "date": date.today().isoformat(),
         "machine": {"cpu_count": __import__("os").cpu_count(), "platform": platform.platform()},
@@ -89,20 +106,21 @@ def main() -> None:
         "synth": not args.no_synth,
         "cases": cases,
     }
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(json.dumps(payload, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2) + "\n")
     src = "Yosys" if not args.no_synth else "cost model"
     print(
-        f"| residual bits | FPS meas. (est.) | LUT ({src}) | BRAM36 | URAM | DSP | fits | "
+        f"| residual bits | date | FPS meas. (est.) | LUT ({src}) | BRAM36 | URAM | DSP | fits | "
         "affine / thresholded MVAUs | rtlsim random / real mismatches | build | graph |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in cases:
         res = r["resources"] or r["cost_model"] or {}
         real = r.get("rtlsim_real") or {}
         act = r["activations"]
         print(
-            f"| {r['residual_bits']} | {r['fps_measured']:.0f} ({r['fps_estimated']:.0f}) | "
+            f"| {r['residual_bits']} | {r['date']} | "
+            f"{r['fps_measured']:.0f} ({r['fps_estimated']:.0f}) | "
             f"{res.get('LUT', 0):.0f} | {res.get('BRAM36', 0):g} | {res.get('URAM', 0)} | "
             f"{res.get('DSP', 0)} | {r['fits']} | {act['affine']} / {act['thresholded_mvaus']} | "
             f"{r['rtlsim_random']['mismatches']} of {r['rtlsim_random']['n']} / "
