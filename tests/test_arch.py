@@ -15,6 +15,7 @@ import torch
 from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
 from qonnx.util.basic import qonnx_make_model
 
 from bireal_fpga.arch import memory
@@ -350,6 +351,38 @@ def test_finn_cost_model_folds_tiny_as_before(tiny_specialized: ModelWrapper) ->
     assert _config(folded) == want["folding"]
     assert est.total == want["total"] and est.fps == want["fps"]
     assert est.max_cycles == want["max_cycles"] and est.fits
+
+
+def _int8_mvau(mw: int, mh: int, vectors: list[int]) -> ModelWrapper:
+    node = helper.make_node(
+        "MVAU_hls", ["x", "w"], ["y"], name="MVAU_hls_0", domain=HLS, backend="fpgadataflow",
+        MW=mw, MH=mh, SIMD=1, PE=1, inputDataType="UINT8", weightDataType="INT8",
+        outputDataType="INT32", accDataType="INT32", binaryXnorMode=0, noActivation=1,
+        numInputVectors=vectors, mem_mode="internal_decoupled", ram_style="auto",
+    )  # fmt: skip
+    w = np.random.default_rng(7).integers(-128, 128, size=(mw, mh))
+    return _model(
+        [node], [("x", [*vectors, mw])], [("y", [*vectors, mh])], {"w": w},
+        {"x": "UINT8", "w": "INT8", "y": "INT32"},
+    )  # fmt: skip
+
+
+def test_rtl_folding_is_not_capped_by_the_hls_weight_stream() -> None:
+    """An int8 MVAU (64 x 256, 4x4 pixels) whose target, 256 cycles, needs 8192 weight bits a
+    cycle (RTL: SIMD 64 x PE 16 x 8; FINN's SIMD cap: 4 x 256 x 8): one past FINN's HLS
+    weight-stream word (8191), where SetFolding reverts PE and misses the target (512 cycles;
+    FINN's cost model keeps that). The RTL cost model's MVAU has no such stream: it meets the
+    target, and the node keeps its mem_mode."""
+    from bireal_fpga.hwlayers.folding import set_folding
+
+    board = load_board("ZCU104")
+    for cost, simd, pe, cycles in ((RtlCostModel(), 64, 16, 256), (FinnCostModel(), 4, 128, 512)):
+        folded = set_folding(_int8_mvau(64, 256, [1, 4, 4]), 256, board, cost)
+        node = folded.get_node_from_name("MVAU_hls_0")
+        inst = getCustomOp(node)
+        assert (inst.get_nodeattr("SIMD"), inst.get_nodeattr("PE")) == (simd, pe), cost.name
+        assert inst.get_exp_cycles() == cycles, cost.name
+        assert inst.get_nodeattr("mem_mode") == "internal_decoupled", cost.name
 
 
 def test_rtl_cost_model_folds_tiny_as_before(tiny_specialized: ModelWrapper) -> None:

@@ -78,6 +78,10 @@ class FinnCostModel:
         return FINN_MVAU_WWIDTH_MAX
 
     @property
+    def weight_stream_limit(self) -> bool:
+        return True  # FINN's HLS MVAU streams its weights through ap_int words
+
+    @property
     def strict(self) -> bool:
         return False
 

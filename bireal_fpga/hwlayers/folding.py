@@ -86,6 +86,13 @@ class CostModel(Protocol):
         ...
 
     @property
+    def weight_stream_limit(self) -> bool:
+        """Whether SetFolding's cap on an ``internal_decoupled`` HLS MVAU's weight stream
+        (``PE * SIMD * weight bits`` at most ap_int's widest word, 8191 bits: PE is reverted
+        past it) applies to the MVAUs this model prices."""
+        ...
+
+    @property
     def strict(self) -> bool:
         """Whether a board that no folding fits by this model is an error in :func:`fold_max`
         (else the fully folded design is returned with ``fits = False``)."""
@@ -101,19 +108,42 @@ class CostModel(Protocol):
 
 
 def set_folding(model: ModelWrapper, cycles: int, board: Board, cost: CostModel) -> ModelWrapper:
-    """FINN's SetFolding for ``cycles`` per frame, then the cost model's own refinement."""
+    """FINN's SetFolding for ``cycles`` per frame, then the cost model's own refinement.
+
+    SetFolding stops adding PEs to an ``internal_decoupled`` HLS MVAU once its weight stream
+    would pass 8191 bits (an ap_int limit of FINN's HLS weight streamer), and then relaxes the
+    whole pipeline to that node's interval. The project's RTL MVAU reads its weights from its
+    own memory, one wide word a cycle, with no such limit: for a cost model without
+    :attr:`CostModel.weight_stream_limit` the MVAUs are folded as ``internal_embedded`` ones
+    (PE grown until the target is met), their ``mem_mode`` restored afterwards. (It bit on
+    Bi-Real-18 ImageNet's 7x7 int8 stem: PE 16 x SIMD 49 x 8 bits is the most, so every layer
+    was relaxed to the stem's 150,528 cycles.)"""
     from finn.transformation.fpgadataflow.set_folding import SetFolding
 
+    modes: dict[str, str] = {}
+    if not cost.weight_stream_limit:
+        for node in model.graph.node:
+            if node.op_type.startswith("MVAU"):
+                inst = getCustomOp(node)
+                modes[node.name] = str(inst.get_nodeattr("mem_mode"))
+                inst.set_nodeattr("mem_mode", "internal_embedded")
     # SetFolding prints and warns once per node it cannot fold further: keep the log readable
-    with (
-        contextlib.redirect_stdout(io.StringIO()),
-        contextlib.redirect_stderr(io.StringIO()),
-        warnings.catch_warnings(),
-    ):
-        warnings.simplefilter("ignore")
-        folded = model.transform(
-            SetFolding(target_cycles_per_frame=cycles, mvau_wwidth_max=cost.mvau_wwidth_max)
-        )
+    try:
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore")
+            folded = model.transform(
+                SetFolding(target_cycles_per_frame=cycles, mvau_wwidth_max=cost.mvau_wwidth_max)
+            )
+    finally:
+        for name, mode in modes.items():
+            getCustomOp(model.get_node_from_name(name)).set_nodeattr("mem_mode", mode)
+    for node in folded.graph.node:
+        if node.name in modes:
+            getCustomOp(node).set_nodeattr("mem_mode", modes[node.name])
     return cost.after_set_folding(folded, board, cycles)
 
 

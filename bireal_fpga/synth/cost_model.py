@@ -1200,6 +1200,10 @@ class RtlCostModel:
         return RTL_MVAU_WWIDTH_MAX
 
     @property
+    def weight_stream_limit(self) -> bool:
+        return False  # the RTL MVAU reads one wide word of its own weight memory a cycle
+
+    @property
     def strict(self) -> bool:
         return True
 
