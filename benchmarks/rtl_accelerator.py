@@ -103,6 +103,7 @@ def run_case(
         "cost_model_lut_error": (rtl.get("cost_model") or {}).get("lut_error"),
         "fit_loop": report.get("fit_loop"),
         "binary_macs": info["binary_macs"],
+        "int_macs": info["int_macs"],
         "sim_images": k,
         "sim_processes": timing["runs"],
         "sim_s": round(sim_s, 2),

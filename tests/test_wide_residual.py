@@ -115,14 +115,13 @@ def _spec_file(folder: Path, bits: int) -> Path:
 # test_sixteen_bit_import_builds_and_verifies (the importer gives the same integer form, and the
 # same export, HW layers and RTL follow; its net has a stride-2 downsample too), and
 # Bi-Real-18-CIFAR at 16 bits is benchmarks/wide_residual.py: one 16-bit tiny build in the suite.
-@pytest.mark.parametrize("bits", [12])
-def test_wide_residual_builds_and_verifies(bits: int, tmp_path: Path) -> None:
+def test_wide_residual_builds_and_verifies(tmp_path: Path) -> None:
     """A 12-bit residual stream built through the CLI to simulated RTL for ZCU104: every
     requantizer (stem, binary convs, the downsample) is an exact affine unit, so the design
     takes about one BRAM36, and golden, rtlsim and FINN's python execution (its float32 is
     still exact at 12 bits) are exact on random and real images."""
     out = tmp_path / "build"
-    src = _spec_file(tmp_path, bits)
+    src = _spec_file(tmp_path, 12)
     assert_ok(cli("build", src, "--board", "ZCU104", "--out", out, "--until", "rtl", "--no-synth"))
     report = json.loads((out / names.REPORT).read_text())
     assert report["rtl"]["fps"]["measured"] == report["rtl"]["fps"]["estimated"]

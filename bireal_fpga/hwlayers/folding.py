@@ -16,6 +16,7 @@ knows neither; :func:`narrow_mvaus` and :func:`estimates_of` are the pieces they
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import warnings
@@ -120,27 +121,25 @@ def set_folding(model: ModelWrapper, cycles: int, board: Board, cost: CostModel)
     was relaxed to the stem's 150,528 cycles.)"""
     from finn.transformation.fpgadataflow.set_folding import SetFolding
 
+    work = copy.deepcopy(model)  # the one copy SetFolding would make: the caller's stays as is
     modes: dict[str, str] = {}
     if not cost.weight_stream_limit:
-        for node in model.graph.node:
+        for node in work.graph.node:
             if node.op_type.startswith("MVAU"):
                 inst = getCustomOp(node)
                 modes[node.name] = str(inst.get_nodeattr("mem_mode"))
                 inst.set_nodeattr("mem_mode", "internal_embedded")
     # SetFolding prints and warns once per node it cannot fold further: keep the log readable
-    try:
-        with (
-            contextlib.redirect_stdout(io.StringIO()),
-            contextlib.redirect_stderr(io.StringIO()),
-            warnings.catch_warnings(),
-        ):
-            warnings.simplefilter("ignore")
-            folded = model.transform(
-                SetFolding(target_cycles_per_frame=cycles, mvau_wwidth_max=cost.mvau_wwidth_max)
-            )
-    finally:
-        for name, mode in modes.items():
-            getCustomOp(model.get_node_from_name(name)).set_nodeattr("mem_mode", mode)
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        folded = work.transform(
+            SetFolding(target_cycles_per_frame=cycles, mvau_wwidth_max=cost.mvau_wwidth_max),
+            make_deepcopy=False,
+        )
     for node in folded.graph.node:
         if node.name in modes:
             getCustomOp(node).set_nodeattr("mem_mode", modes[node.name])
