@@ -400,3 +400,48 @@ def test_rtl_cost_model_folds_tiny_as_before(tiny_specialized: ModelWrapper) -> 
         RtlCostModel(correction={"FF": 1.1})
     with pytest.raises(CostModelError, match="LUT=0"):
         RtlCostModel(correction={"LUT": 0})
+
+
+@pytest.mark.parametrize(
+    "x,signed,w,family,field",
+    [
+        ((0, 255), False, (-127, 127), "xcup", 16),  # the stem: c 24 bits
+        ((-512, 511), True, (-127, 127), "xcup", 17),  # a downsample's INT10: c 25 bits
+        ((-512, 511), True, (-127, 127), "xcu", 17),
+        ((-2048, 2047), True, (-127, 127), "xcup", None),  # INT12: c 27 bits > 25
+        ((0, 255), False, (-128, 127), "xcup", None),  # -128 - 1 does not fit 8 bits
+        ((0, 255), False, (-127, 127), "xc7", None),  # the DSP48E1 cascade sums instead
+        ((0, 255), False, (-127, 127), None, None),  # a graph folded for no board
+    ],
+)
+def test_dsp_packing_decision(x, signed, w, family, field) -> None:
+    from bireal_fpga.arch.dsp import dsp_packing
+
+    bits = 8 if x[1] < 256 else x[1].bit_length() + 1
+    got = dsp_packing(x[0], x[1], bits, signed, w[0], w[1], 8, 4, False, family)
+    assert (None if got is None else got.field_bits) == field
+    assert dsp_packing(x[0], x[1], bits, signed, w[0], w[1], 8, 1, False, family) is None
+    assert dsp_packing(0, 1, 1, False, 0, 1, 1, 4, True, family) is None  # XNOR lanes
+
+
+def test_packed_products_split_exactly() -> None:
+    """The identity the RTL relies on, over every UINT8 x narrow INT8 pair: with the high lane
+    storing w_hi - [w_lo < 0] and c = {w_hi', sign copies, w_lo}, x * c splits into x * w_lo
+    (the low 16 bits, signed) and x * w_hi (the rest + the low field's sign bit)."""
+    import numpy as np
+
+    from bireal_fpga.arch.dsp import dsp_packing, stored_weights
+
+    pack = dsp_packing(0, 255, 8, False, -127, 127, 8, 2, False, "xcup")
+    s = pack.field_bits
+    w = np.arange(-127, 128, dtype=np.int64)
+    wl, wh = (a.ravel() for a in np.meshgrid(w, w, indexing="ij"))
+    stored = stored_weights(np.stack([wl, wh], axis=1), 2, 1, pack)
+    wl_s, wh_s = stored[:, 0], stored[:, 1]
+    assert wh_s.min() >= -128 and wh_s.max() <= 127 and np.array_equal(wl_s, wl)
+    c = wh_s * (1 << s) + np.where(wl_s < 0, wl_s + (1 << s), wl_s)  # {w_hi', sext(w_lo)}
+    for x in range(256):
+        p = x * c
+        lo = (p & ((1 << s) - 1)) - ((p >> (s - 1)) & 1) * (1 << s)
+        hi = (p >> s) + ((p >> (s - 1)) & 1)
+        assert np.array_equal(lo, x * wl) and np.array_equal(hi, x * wh), x

@@ -15,6 +15,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.general.multithreshold import multithreshold
 from qonnx.custom_op.registry import getCustomOp
 
+from bireal_fpga.arch.dsp import FAMILY_PROP
 from bireal_fpga.arch.streams import StreamFormat
 from bireal_fpga.rtl.layers import generate_layer
 from bireal_fpga.rtl.layers.base import RtlLayer, RtlParamError
@@ -155,6 +156,76 @@ def test_integer_no_activation_pe2_simd4(graph, sims):
     layer, _ = verify(m, node, sims / "fc_pe2", frames=3)
     assert layer.cycles == 4 * 5
     assert dict(layer.resources)["multipliers"] == 8
+
+
+EXTREME_WEIGHTS = np.array([-127, -126, -1, 0, 1, 126, 127])
+
+
+def extreme_weights(shape, seed: int, lowest: int = -127) -> np.ndarray:
+    """Weights at the ends of INT8 and around 0 (every sign pair of a packed lane pair, and a
+    negative low weight under w_hi = -127, whose stored w_hi' is -128), one at ``lowest``."""
+    rng = np.random.default_rng(seed)
+    w = rng.choice(EXTREME_WEIGHTS, size=shape).astype(np.float32)
+    w.flat[0] = lowest
+    return w
+
+
+@pytest.mark.parametrize("pe,simd", [(8, 9), (2, 27)], ids=["pe8_simd9", "pe2_simd27"])
+def test_stem_two_products_per_multiplier(graph, sims, pe, simd):
+    """On UltraScale+ the stem (UINT8 x narrow-range INT8) packs lane pairs into one multiplier
+    each (arch.dsp: products in [-32385, 32385], a 16-bit low field, c of 24 bits): bit-exact
+    against FINN with weights at the extremes and inputs mostly at 240..255, where the low
+    products are largest."""
+    inst = getCustomOp(node_of(graph, "MVAU_hls_0"))
+    shape = (inst.get_nodeattr("MW"), inst.get_nodeattr("MH"))
+    m, node = variant(graph, "MVAU_hls_0", dict(PE=pe, SIMD=simd), {1: extreme_weights(shape, 3)})
+    m.set_metadata_prop(FAMILY_PROP, "xcup")
+    layer, _ = verify(m, node, sims / f"stem_pack_{pe}_{simd}", focus=(240, 255))
+    res = dict(layer.resources)
+    assert res["packed_pairs"] == pe // 2 and res["multipliers"] == pe // 2 * simd
+    assert ".PACK(1), .PACK_S(16)" in layer.files[0][1]
+
+
+def test_seven_series_keeps_one_multiplier_per_lane(graph):
+    """The tiny graph is folded for PYNQ-Z2 (xc7): its stem does not pack (yosys sums the
+    unpacked products in the DSP48E1 cascade there; arch.dsp)."""
+    assert graph.get_metadata_prop(FAMILY_PROP) == "xc7"
+    for name in ("MVAU_hls_0", "MVAU_hls_2"):
+        res = dict(generate_layer(graph, node_of(graph, name)).resources)
+        assert res["packed_pairs"] == 0 and res["multipliers"] == res["lanes"], name
+
+
+def test_full_range_weights_keep_one_multiplier_per_lane(graph, sims):
+    """A weight of -128 (full-range INT8): w_hi - 1 would not fit 8 bits, so no lane is
+    packed (and the result is exact all the same)."""
+    inst = getCustomOp(node_of(graph, "MVAU_hls_0"))
+    shape = (inst.get_nodeattr("MW"), inst.get_nodeattr("MH"))
+    w = extreme_weights(shape, 4, lowest=-128)
+    m, node = variant(graph, "MVAU_hls_0", dict(PE=8, SIMD=9), {1: w})
+    m.set_metadata_prop(FAMILY_PROP, "xcup")
+    layer, _ = verify(m, node, sims / "stem_full_range", focus=(240, 255))
+    res = dict(layer.resources)
+    assert res["packed_pairs"] == 0 and res["multipliers"] == 8 * 9
+    assert ".PACK(" not in layer.files[0][1]
+
+
+def test_odd_pe_packs_pairs_and_keeps_the_last_lane(graph, sims):
+    """The classifier fed INT8 (products in 15 bits: packable) at PE 5: two packed pairs and
+    one lane with its own multipliers, raw signed accumulators, weights at the extremes."""
+    inst = getCustomOp(node_of(graph, "MVAU_rtl_0"))
+    shape = (inst.get_nodeattr("MW"), inst.get_nodeattr("MH"))
+    m, node = variant(
+        graph,
+        "MVAU_rtl_0",
+        dict(PE=5, SIMD=4, inputDataType="INT8"),
+        {1: extreme_weights(shape, 5)},
+    )
+    m.set_tensor_datatype(node.input[0], DataType["INT8"])
+    m.set_metadata_prop(FAMILY_PROP, "xcu")
+    layer, _ = verify(m, node, sims / "fc_pe5_packed", frames=3, focus=(-128, -120))
+    res = dict(layer.resources)
+    assert res["packed_pairs"] == 2 and res["multipliers"] == 3 * 4  # 2 pairs + 1 lane
+    assert ".PACK(1), .PACK_S(15)" in layer.files[0][1]
 
 
 @pytest.mark.parametrize(

@@ -764,3 +764,36 @@ def test_lut_rom_cost() -> None:
     assert rom_luts(64, 2, 1.9) == 0  # a bit is a constant or the address bit
     assert rom_luts(64, 64, 1.9) == 64  # one LUT6 per bit
     assert rom_luts(64, 256, 1.5) == 64 * 1.5 * 4  # 1.5 LUTs per bit and 64 words beyond
+
+
+@pytest.mark.parametrize("lowest,pairs", [(-127, 2), (-128, 0)], ids=["packed", "full_range"])
+def test_two_products_per_dsp_as_yosys_maps_them(tiny_folded, tmp_path: Path, lowest, pairs):
+    """The stem at PE 4 x SIMD 27 on UltraScale+ (arch.dsp): narrow-range weights pack two
+    lanes per DSP48E2 (2 pairs x 27 + 2 per PE for the affine activation = 62 DSPs, not 116)
+    and the cost model prices what yosys maps (DSPs exactly, LUTs within 10 %); a weight of
+    -128 keeps one DSP per product. Simulation of the same form: test_rtl_mvau.py."""
+    import copy
+
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from bireal_fpga.arch.dsp import FAMILY_PROP
+    from bireal_fpga.rtl.layers import generate_layer
+    from bireal_fpga.synth.cost_model import node_cost
+
+    m = ModelWrapper(copy.deepcopy(tiny_folded.model))
+    m.set_metadata_prop(FAMILY_PROP, "xcup")
+    node = m.get_node_from_name("MVAU_hls_0")
+    inst = getCustomOp(node)
+    inst.set_nodeattr("PE", 4)
+    inst.set_nodeattr("SIMD", 27)
+    w = m.get_initializer(node.input[1]).copy()
+    w.flat[0] = lowest
+    m.set_initializer(node.input[1], w)
+    layer = generate_layer(m, node)
+    assert dict(layer.resources)["packed_pairs"] == pairs
+    layer.write(tmp_path)
+    r = estimate_reports(tmp_path, [ye.layer_sources(layer, tmp_path)], "xcup")[node.name]
+    model = node_cost(node, "xcup", m)
+    assert r.resources.DSP == pairs * 27 + (4 - 2 * pairs) * 27 + 2 * 4 == model.DSP
+    assert abs(model.LUT - r.resources.LUT) <= 0.1 * r.resources.LUT, (model, r.resources)

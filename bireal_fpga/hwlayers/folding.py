@@ -30,6 +30,7 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
+from bireal_fpga.arch.dsp import FAMILY_PROP
 from bireal_fpga.boards import Board
 from bireal_fpga.errors import BiRealError
 from bireal_fpga.hwlayers.finn_env import finn_ready
@@ -122,6 +123,7 @@ def set_folding(model: ModelWrapper, cycles: int, board: Board, cost: CostModel)
     from finn.transformation.fpgadataflow.set_folding import SetFolding
 
     work = copy.deepcopy(model)  # the one copy SetFolding would make: the caller's stays as is
+    work.set_metadata_prop(FAMILY_PROP, board.family)  # what the generator packs DSPs by
     modes: dict[str, str] = {}
     if not cost.weight_stream_limit:
         for node in work.graph.node:
@@ -284,7 +286,9 @@ def fold(
 ) -> tuple[ModelWrapper, Estimates]:
     """Fold ``model`` (specialized HW layers) for ``target_fps`` ("max" or a number), its
     resources judged by ``cost``; with ``config_file``, the folding that FINN-format config
-    holds instead (priced by ``cost``)."""
+    holds instead (priced by ``cost``). The folded graph is marked with the board's FPGA
+    family (:data:`bireal_fpga.arch.dsp.FAMILY_PROP`: the generator packs DSPs by it, as the
+    cost model does by the board)."""
     finn_ready()
     if config_file is not None:
         try:
@@ -292,6 +296,7 @@ def fold(
         except (OSError, json.JSONDecodeError) as exc:
             raise FoldingError(f"folding config '{config_file}' cannot be read: {exc}") from None
         model = apply_folding_config(model, config)
+        model.set_metadata_prop(FAMILY_PROP, board.family)
         return model, cost.estimate(model, board)
     clock_hz = board.clock_mhz * 1e6
     if target_fps == "max":

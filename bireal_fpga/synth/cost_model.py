@@ -57,6 +57,7 @@ from bireal_fpga.arch.constants import (
     const_profile,
     const_storage,
 )
+from bireal_fpga.arch.dsp import dsp_packing, input_bits, packed_pairs
 from bireal_fpga.arch.memory import memory_cost
 from bireal_fpga.arch.ops import generic_op
 from bireal_fpga.arch.resources import Resources
@@ -139,6 +140,10 @@ class CostConstants:
     # logic), mostly in the DSP48E1 cascade on the 7-series
     add_lut_per_bit: float = 1.41
     add_lut_per_bit_xc7: float = 0.047
+    # two lanes per DSP (arch.dsp), per shared multiplier: the borrow bits added into the high
+    # lane's tree (yosys, xcup: stems of PE 8 / 4 x SIMD 27 +1.38 / +1.39, PE 8 x SIMD 9 +2.0;
+    # set from those, not fitted)
+    pack_lut_per_mult: float = 1.4
     # affine activation (bireal_affine_act), per PE and bit of acc + {C, M} + output: the clamp
     # and output select (yosys packs the add of C into the DSP's post-adder)
     affine_lut_per_bit: float = 0.274
@@ -407,9 +412,21 @@ def mvau_cost(
     if binary:
         lut += pe * c.mvau_pc_factor * popcount_luts(simd, c)
     else:
-        # one multiply per lane: the input (+ a sign bit when unsigned) x the weight
-        xa = in_bits + (0 if dtype_signed(a.get("inputDataType", "INT8")) else 1)
-        dsp = lanes * dsp_count(xa, w_bits, family)
+        # one multiply per lane: the input (+ a sign bit when unsigned) x the weight, or per
+        # packed pair of lanes (arch.dsp: the generator's decision, from the same ranges)
+        in_type = a.get("inputDataType", "INT8")
+        signed_in = dtype_signed(in_type)
+        xa = input_bits(in_bits, signed_in)
+        x_lo, x_hi = dtype_range(in_type)
+        w_lo, w_hi = a.get("weight_range") or (-(1 << (w_bits - 1)), (1 << (w_bits - 1)) - 1)
+        pack = dsp_packing(
+            x_lo, x_hi, in_bits, signed_in, int(w_lo), int(w_hi), w_bits, pe, binary, family
+        )
+        pairs = packed_pairs(pe, pack)
+        dsp = (pe - 2 * pairs) * simd * dsp_count(xa, w_bits, family)
+        if pack is not None:
+            dsp += pairs * simd * dsp_count(xa, pack.c_bits, family)
+            lut += pairs * simd * c.pack_lut_per_mult
         per_bit = c.add_lut_per_bit_xc7 if family == "xc7" else c.add_lut_per_bit
         lut += pe * max(0, simd - 1) * per_bit * acc_bits
     ff = c.mvau_ff + 2 * pe * acc_bits + 2 * simd * in_bits
@@ -798,9 +815,9 @@ def _content_key(model: ModelWrapper, name: str) -> bytes | None:
 
 def derived_attrs(model: ModelWrapper, node: Any) -> dict[str, Any]:
     """What the generator derives from a node's initializers, as attributes for the cost
-    functions: an MVAU's ``acc_range`` and ``weight_bits`` (from its actual weights and input
-    type), ``numSteps``, ``affine_bits`` and ``affine_m_bits`` (the {C, M} word width of its
-    exact affine form and of M, 0 for threshold tables); a Thresholding node's
+    functions: an MVAU's ``acc_range``, ``weight_bits`` and ``weight_range`` (from its actual
+    weights and input type), ``numSteps``, ``affine_bits`` and ``affine_m_bits`` (the {C, M}
+    word width of its exact affine form and of M, 0 for threshold tables); a Thresholding node's
     ``uniform_thres``, its ``affine_bits`` / ``affine_m_bits`` (the generator's
     :func:`~bireal_fpga.arch.affine.thresholding_affine`); ``thr_shared`` (one threshold table
     for every channel). Cached by
@@ -871,7 +888,11 @@ def _derive(model: ModelWrapper, node: Any, op: str, idt: Any, binary: bool, mh:
     t = model.get_initializer(node.input[2]) if len(node.input) > 2 else None
     wi = np.rint(w).astype(np.int64)
     lo, hi = accumulator_range(wi, int(idt.min()), int(idt.max()), binary)
-    out: dict[str, Any] = {"acc_range": [lo, hi], "weight_bits": weight_bits(wi, binary)}
+    out: dict[str, Any] = {
+        "acc_range": [lo, hi],
+        "weight_bits": weight_bits(wi, binary),
+        "weight_range": [int(wi.min(initial=0)), int(wi.max(initial=0))],
+    }
     if t is not None and t.ndim == 2:
         out["numSteps"] = int(t.shape[1])
         form = mvau_affine(t, mh, lo, hi, binary)

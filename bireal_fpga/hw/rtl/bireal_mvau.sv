@@ -17,6 +17,9 @@
 //
 // Pipeline: issue -> weight/input read -> dot product -> accumulate -> [thresholds] -> queue.
 //
+// PACK = 1 (integer mode): lane pairs (2q, 2q+1) share one multiplier per element, two
+// products in one DSP (the decision and the exactness argument: bireal_fpga/arch/dsp.py).
+//
 // W_LOAD = 1: the weights are not constants but loaded at run time (UltraRAM cannot be
 // initialized by the bitstream) from the weight bus, a 64-bit stream broadcast to every such
 // layer: beats 0 .. WGT_TOTAL-1 form one load of all of them, this layer's words are the beats
@@ -32,6 +35,8 @@ module bireal_mvau #(
     parameter int IN_BITS = 8,
     parameter int IN_SIGNED = 0,
     parameter int W_BITS = 8,       // weights stored as signed W_BITS integers (BINARY: 1 bit)
+    parameter int PACK = 0,         // two lanes per multiplier (see PACK below)
+    parameter int PACK_S = 17,      // ... the low product's field
     parameter int ACC_BITS = 16,    // signed accumulator width
     parameter int NO_ACT = 0,
     parameter int OUT_BITS = 8,
@@ -208,30 +213,62 @@ module bireal_mvau #(
     end
     localparam int XA = IN_BITS + (IN_SIGNED ? 0 : 1);  // signed width of an input
     localparam int PW = XA + W_BITS;                     // signed width of a product
-    for (genvar p = 0; p < PE; p++) begin : g_pe
-        logic signed [ACC_BITS-1:0] part, sum;
+    // PACK = 1: lanes 2q and 2q+1 share one multiplier per element (bireal_fpga/arch/dsp.py):
+    // c = {w_hi', PACK_S - W_BITS copies of w_lo's sign, w_lo} = w_hi * 2**PACK_S + w_lo, the
+    // high lane storing w_hi' = w_hi - [w_lo < 0]; x * c holds x * w_lo in its low PACK_S bits
+    // (signed) and x * w_hi = (x * c >>> PACK_S) + bit PACK_S - 1 above them.
+    localparam int PAIRS = PACK ? PE / 2 : 0;
+    localparam int CW = W_BITS + PACK_S;                 // signed width of c
+    localparam int CPW = XA + CW;                        // ... and of x * c
+    logic [PE*ACC_BITS-1:0] dots;  // a step's dot product per lane (lane p: bits p*ACC_BITS)
+    function automatic logic signed [XA-1:0] x_elem(input logic [XW-1:0] x, input int i);
+        return IN_SIGNED ? XA'($signed(x[i*IN_BITS +: IN_BITS]))
+                         : XA'({1'b0, x[i*IN_BITS +: IN_BITS]});
+    endfunction
+    for (genvar q = 0; q < PAIRS; q++) begin : g_pair
+        logic signed [ACC_BITS-1:0] slo, shi;
+        always_comb begin
+            slo = '0;
+            shi = '0;
+            for (int i = 0; i < SIMD; i++) begin : mac
+                logic [W_BITS-1:0] wl, wh;
+                logic signed [CW-1:0] c;
+                logic signed [CPW-1:0] prod;
+                logic signed [PACK_S-1:0] lo;
+                wl = w1[(2*q*SIMD + i)*W_BITS +: W_BITS];
+                wh = w1[((2*q + 1)*SIMD + i)*W_BITS +: W_BITS];
+                c = $signed({wh, {(PACK_S - W_BITS){wl[W_BITS-1]}}, wl});
+                prod = x_elem(x1, i) * c;
+                lo = $signed(prod[PACK_S-1:0]);
+                slo = slo + ACC_BITS'(lo);
+                shi = shi + ACC_BITS'(prod >>> PACK_S) + ACC_BITS'({1'b0, prod[PACK_S-1]});
+            end
+        end
+        assign dots[2*q*ACC_BITS +: ACC_BITS] = slo;
+        assign dots[(2*q + 1)*ACC_BITS +: ACC_BITS] = shi;
+    end
+    for (genvar p = 2 * PAIRS; p < PE; p++) begin : g_lane
+        logic signed [ACC_BITS-1:0] s;
         if (BINARY) begin : g_xnor
-            always_ff @(posedge clk)
-                if (v1) part <= ACC_BITS'($countones(~(x1 ^ w1[p*SIMD +: SIMD])));
+            assign s = ACC_BITS'($countones(~(x1 ^ w1[p*SIMD +: SIMD])));
         end else begin : g_mul
-            always_ff @(posedge clk) begin
-                if (v1) begin : dot
-                    logic signed [ACC_BITS-1:0] s;
-                    s = '0;
-                    for (int i = 0; i < SIMD; i++) begin : mac
-                        logic signed [XA-1:0] xa;
-                        logic signed [W_BITS-1:0] wb;
-                        logic signed [PW-1:0] prod;
-                        xa = IN_SIGNED ? XA'($signed(x1[i*IN_BITS +: IN_BITS]))
-                                       : XA'({1'b0, x1[i*IN_BITS +: IN_BITS]});
-                        wb = $signed(w1[(p*SIMD + i)*W_BITS +: W_BITS]);
-                        prod = xa * wb;
-                        s = s + ACC_BITS'(prod);
-                    end
-                    part <= s;
+            always_comb begin
+                s = '0;
+                for (int i = 0; i < SIMD; i++) begin : mac
+                    logic signed [W_BITS-1:0] wb;
+                    logic signed [PW-1:0] prod;
+                    wb = $signed(w1[(p*SIMD + i)*W_BITS +: W_BITS]);
+                    prod = x_elem(x1, i) * wb;
+                    s = s + ACC_BITS'(prod);
                 end
             end
         end
+        assign dots[p*ACC_BITS +: ACC_BITS] = s;
+    end
+    for (genvar p = 0; p < PE; p++) begin : g_pe
+        logic signed [ACC_BITS-1:0] part, sum;
+        always_ff @(posedge clk)
+            if (v1) part <= dots[p*ACC_BITS +: ACC_BITS];
         always_ff @(posedge clk)
             if (v2) sum <= (first2 ? '0 : sum) + part;
         assign acc[p*ACC_BITS +: ACC_BITS] = sum;

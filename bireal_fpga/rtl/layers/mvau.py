@@ -30,6 +30,13 @@ from bireal_fpga.arch.affine import (
     mvau_affine,
     weight_bits,
 )
+from bireal_fpga.arch.dsp import (
+    FAMILY_PROP,
+    DspPacking,
+    dsp_packing,
+    packed_pairs,
+    stored_weights,
+)
 from bireal_fpga.arch.images import memory_image
 from bireal_fpga.arch.widths import signed_bits
 from bireal_fpga.rtl.layers.base import (
@@ -74,6 +81,7 @@ class MvauParams:
     aff: AffinePlan | None = None
     load: bool = False  # weights loaded at run time (the weight bus) instead of a ROM image
     load_beats: int = 0
+    pack: DspPacking | None = None  # two lanes per multiplier (bireal_fpga.arch.dsp)
 
 
 def generate(model: ModelWrapper, node: Any) -> RtlLayer:
@@ -108,6 +116,18 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
         if w.size and (w.min() < 0 or w.max() > 1):
             raise param_error(node, "weights", "not 0/1", "binaryXnorMode needs BINARY weights")
     w_bits = weight_bits(w, binary)
+    pack = dsp_packing(
+        inp.fmt.lo,
+        inp.fmt.hi,
+        inp.fmt.elem_bits,
+        inp.fmt.signed,
+        int(w.min(initial=0)),
+        int(w.max(initial=0)),
+        w_bits,
+        pe,
+        binary,
+        model.get_metadata_prop(FAMILY_PROP),
+    )
     acc_lo, acc_hi = accumulator_range(w, inp.fmt.lo, inp.fmt.hi, binary)
     acc_bits = signed_bits(acc_lo, acc_hi)
     if acc_bits > 62:
@@ -150,6 +170,7 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
         )
     # weight memory: word nf * SF + sf, lane p element s = W[sf * SIMD + s, nf * PE + p]
     words = w.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1).reshape(nf * sf, pe * simd)
+    words = stored_weights(words, pe, simd, pack)  # a packed pair's high lane: w_hi - [w_lo < 0]
     depth, width = nf * sf, pe * simd * w_bits
     w_style = memory_style(node, "ram_style", inst.get_nodeattr("ram_style"), depth, width)
     if w_style == memory.STYLE_CODES[memory.ULTRA] and not load:
@@ -183,6 +204,7 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
         aff=affine[0] if affine else None,
         load=load,
         load_beats=len(beats),
+        pack=pack,
     )
     if affine:  # the checks of plan_thresholds (types, ActVal range) hold for both forms
         thr = None
@@ -211,7 +233,8 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
             ("pe", pe),
             ("simd", simd),
             ("binary", int(binary)),
-            ("multipliers", 0 if binary else pe * simd),
+            ("multipliers", 0 if binary else (pe - packed_pairs(pe, pack)) * simd),
+            ("packed_pairs", packed_pairs(pe, pack)),
             ("popcount_bits", pe * simd if binary else 0),
             ("weight_bits", depth * width),
             ("weight_depth", depth),
