@@ -250,6 +250,17 @@ def test_runtime_loaded_weights(graph, sims, name, attrs):
     assert "wgt_V_TDATA" in layer.files[0][1]
 
 
+def test_runtime_loaded_packed_weights(graph, sims):
+    """A packed integer MVAU (xcup) with its weights in UltraRAM: the high lanes' adjusted
+    weights (w_hi - [w_lo < 0]) travel on the weight bus like any others; bit-exact."""
+    attrs = dict(PE=2, SIMD=4, ram_style="ultra", runtime_writeable_weights=1)
+    m, node = variant(graph, "MVAU_hls_2", attrs)
+    m.set_metadata_prop(FAMILY_PROP, "xcup")
+    layer, _ = verify(m, node, sims / "load_packed")
+    res = dict(layer.resources)
+    assert layer.load is not None and res["packed_pairs"] == 1 and res["weight_ultra"] == 1
+
+
 def test_ultra_weights_without_runtime_loading_is_an_error(graph):
     m, node = variant(graph, "MVAU_hls_3", dict(ram_style="ultra"))
     with pytest.raises(RtlParamError, match="'MVAU_hls_3'.*ram_style=ultra.*runtime_writeable"):
