@@ -490,3 +490,24 @@ def test_narrow_border_correction_before_and_after() -> None:
     ref = run_integer(net, torch.from_numpy(x)).numpy()
     for model in (before, again):
         assert np.array_equal(run_finn_python(model, x), ref)
+
+
+def test_cost_model_sees_a_changed_border_constant() -> None:
+    """The cost model's derived attributes of a Thresholding node after a border add (its
+    input range, ``rtl.layers.thresholding.input_range``) follow the add's constant: they
+    are cached by content, and the constant is part of that content."""
+    from bireal_fpga.synth.cost_model import derived_attrs
+
+    net = integer_form(randomized_model(SPECS["zero-pad-odd-11"], seed=7))
+    hw = to_hw_layers(export_qonnx(net))
+    add = next(
+        n
+        for n in hw.graph.node
+        if n.op_type == "ElementwiseAdd" and hw.get_initializer(n.input[1]) is not None
+    )
+    thr = hw.find_consumer(add.output[0])
+    before = derived_attrs(hw, thr)["in_range"]
+    corr = hw.get_initializer(add.input[1])
+    hw.set_initializer(add.input[1], (corr - 3).astype(corr.dtype))
+    after = derived_attrs(hw, thr)["in_range"]
+    assert after != before, (before, after)

@@ -835,7 +835,9 @@ def derived_attrs(model: ModelWrapper, node: Any) -> dict[str, Any]:
         return {}
     binary = op == "MVAU" and bool(inst.get_nodeattr("binaryXnorMode"))
     mh = int(inst.get_nodeattr("MH")) if op == "MVAU" else 0
-    key = (node.name, op, idt.name, binary, mh, keys)
+    # a Thresholding node's input range also depends on a border add before it (its constant)
+    span = input_range(model, node, int(idt.min()), int(idt.max())) if op == "Thresholding" else ()
+    key = (node.name, op, idt.name, binary, mh, keys, span)
     if key not in _DERIVED_CACHE:
         _DERIVED_CACHE[key] = _derive(model, node, op, idt, binary, mh)
     return dict(_DERIVED_CACHE[key])
