@@ -34,7 +34,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from rtl_accelerator import _cli, _timed, case_options, run_case, work_root  # noqa: E402
+from rtl_accelerator import (  # noqa: E402
+    _cli,
+    _timed,
+    case_options,
+    run_case,
+    run_verify,
+    work_root,
+)
 
 RESULTS = Path(__file__).parent / "results" / "imagenet_bireal18.json"
 SIZE = 224
@@ -93,17 +100,6 @@ def photographs(root: Path, source: str | None, n: int) -> tuple[Path, str]:
     return path, origin
 
 
-def verify(folder: Path, stages: str, n: int, images: str | None) -> dict:
-    extra = ["--images", images] if images else []
-    proc, seconds, rss = _timed(
-        _cli("verify", folder, "--stages", stages, "--n", n, "--json", *extra)
-    )
-    if proc.returncode not in (0, 1):
-        raise SystemExit(f"verify {stages} failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout)["stages"]
-    return {"stages": result, "seconds": round(seconds, 1), "peak_rss_gib": round(rss, 2)}
-
-
 def weight_traffic(record: dict, board: str, interval: float) -> dict:
     """Weight bits read per cycle at ``interval`` cycles a frame (each MAC reads one weight),
     binary and int8 apart, and the chip's bound for the binary weights: one 72-bit read port
@@ -146,8 +142,8 @@ def main() -> None:
     record = run_case(args.spec, args.board, args.n, str(photos), root, "max", not args.no_synth)
     folder = root / f"{args.spec}-{args.board}"
     record["photographs"] = origin
-    record["verify_photographs"] = verify(folder, "golden,python", args.n, str(photos))
-    record["verify_random"] = verify(folder, "golden,python", args.n, None)
+    record["verify_photographs"] = run_verify(folder, "golden,python", args.n, str(photos))
+    record["verify_random"] = run_verify(folder, "golden,python", args.n, None)
     steady = steady_interval(folder, args.frames)
     steady["fps"] = record["clock_mhz"] * 1e6 / steady["interval_cycles"]
     steady["of_estimate"] = steady["fps"] / record["fps_estimated"]

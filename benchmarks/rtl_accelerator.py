@@ -51,6 +51,19 @@ def _cli(*args: object) -> list[str]:
     return [sys.executable, "-m", "bireal_fpga", *map(str, args)]
 
 
+def run_verify(folder: Path, stages: str, n: int, images: str | None) -> dict:
+    """``bireal-fpga verify`` of a build folder: its stages' records (JSON), the wall seconds
+    and the peak RSS (GiB); mismatches are results (exit 1), other failures end the run."""
+    extra = ["--images", images] if images else []
+    proc, seconds, rss = _timed(
+        _cli("verify", folder, "--stages", stages, "--n", n, "--json", *extra)
+    )
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"verify {folder} ({stages}) failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout)["stages"]
+    return {"stages": result, "seconds": round(seconds, 1), "peak_rss_gib": round(rss, 2)}
+
+
 def run_case(
     spec: str, board: str, n: int, images: str | None, root: Path, fps: str, synth: bool
 ) -> dict:
@@ -117,16 +130,12 @@ def run_case(
             record["resources"]["LUT"] / 1000
         )
     if images:
-        ver, ver_s, _ = _timed(
-            _cli("verify", out, "--stages", "rtlsim", "--n", n, "--images", images, "--json")
-        )
-        if ver.returncode not in (0, 1):
-            raise SystemExit(f"verify {spec} failed:\n{ver.stderr[-3000:]}")
-        stage = json.loads(ver.stdout)["stages"]["rtlsim"]
+        ver = run_verify(out, "rtlsim", n, images)
+        stage = ver["stages"]["rtlsim"]
         record["rtlsim_real"] = {
             "n": stage["n"],
             "mismatches": stage["mismatches"],
-            "seconds": round(ver_s, 1),
+            "seconds": ver["seconds"],
         }
     return record
 
