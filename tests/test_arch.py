@@ -403,25 +403,24 @@ def test_rtl_cost_model_folds_tiny_as_before(tiny_specialized: ModelWrapper) -> 
 
 
 @pytest.mark.parametrize(
-    "x,signed,w,family,field",
+    "bits,signed,w,family,field",
     [
-        ((0, 255), False, (-127, 127), "xcup", 16),  # the stem: c 24 bits
-        ((-512, 511), True, (-127, 127), "xcup", 17),  # a downsample's INT10: c 25 bits
-        ((-512, 511), True, (-127, 127), "xcu", 17),
-        ((-2048, 2047), True, (-127, 127), "xcup", None),  # INT12: c 27 bits > 25
-        ((0, 255), False, (-128, 127), "xcup", None),  # -128 - 1 does not fit 8 bits
-        ((0, 255), False, (-127, 127), "xc7", None),  # the DSP48E1 cascade sums instead
-        ((0, 255), False, (-127, 127), None, None),  # a graph folded for no board
+        (8, False, (-127, 127), "xcup", 16),  # the stem (UINT8): c 24 bits
+        (10, True, (-127, 127), "xcup", 17),  # a downsample's INT10: c 25 bits
+        (10, True, (-127, 127), "xcu", 17),
+        (12, True, (-127, 127), "xcup", None),  # INT12: c 27 bits > 25
+        (8, False, (-128, 127), "xcup", None),  # -128 - 1 does not fit 8 bits
+        (8, False, (-127, 127), "xc7", None),  # the DSP48E1 cascade sums instead
+        (8, False, (-127, 127), None, None),  # a graph folded for no board
     ],
 )
-def test_dsp_packing_decision(x, signed, w, family, field) -> None:
+def test_dsp_packing_decision(bits, signed, w, family, field) -> None:
     from bireal_fpga.arch.dsp import dsp_packing
 
-    bits = 8 if x[1] < 256 else x[1].bit_length() + 1
-    got = dsp_packing(x[0], x[1], bits, signed, w[0], w[1], 8, 4, False, family)
+    got = dsp_packing(bits, signed, w[0], w[1], 8, 4, False, family)
     assert (None if got is None else got.field_bits) == field
-    assert dsp_packing(x[0], x[1], bits, signed, w[0], w[1], 8, 1, False, family) is None
-    assert dsp_packing(0, 1, 1, False, 0, 1, 1, 4, True, family) is None  # XNOR lanes
+    assert dsp_packing(bits, signed, w[0], w[1], 8, 1, False, family) is None
+    assert dsp_packing(1, False, 0, 1, 1, 4, True, family) is None  # XNOR lanes
 
 
 def test_packed_products_split_exactly() -> None:
@@ -432,7 +431,7 @@ def test_packed_products_split_exactly() -> None:
 
     from bireal_fpga.arch.dsp import dsp_packing, stored_weights
 
-    pack = dsp_packing(0, 255, 8, False, -127, 127, 8, 2, False, "xcup")
+    pack = dsp_packing(8, False, -127, 127, 8, 2, False, "xcup")
     s = pack.field_bits
     w = np.arange(-127, 128, dtype=np.int64)
     wl, wh = (a.ravel() for a in np.meshgrid(w, w, indexing="ij"))

@@ -64,8 +64,6 @@ def input_bits(in_bits: int, in_signed: bool) -> int:
 
 
 def dsp_packing(
-    x_lo: int,
-    x_hi: int,
     in_bits: int,
     in_signed: bool,
     w_lo: int,
@@ -75,8 +73,8 @@ def dsp_packing(
     binary: bool,
     family: str | None,
 ) -> DspPacking | None:
-    """The packing of an MVAU with inputs in ``[x_lo, x_hi]`` (elements of ``in_bits``,
-    ``in_signed``), integer weights in ``[w_lo, w_hi]`` stored in ``w_bits`` bits and PE lanes,
+    """The packing of an MVAU with input elements of ``in_bits`` (``in_signed``: the whole
+    range of that type), integer weights in ``[w_lo, w_hi]`` stored in ``w_bits`` bits and PE lanes,
     on ``family``; None where its lanes keep one multiplier each (another family or none
     known, XNOR mode, one lane, a product field or ``c`` too wide, or a weight at the most
     negative value of its width)."""
@@ -86,6 +84,9 @@ def dsp_packing(
         return None
     if input_bits(in_bits, in_signed) > PACK_X_BITS:
         return None
+    x_lo, x_hi = (
+        (-(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1) if in_signed else (0, (1 << in_bits) - 1)
+    )
     ends = [x * w for x in (x_lo, x_hi) for w in (w_lo, w_hi)] + [0]
     field = signed_bits(min(ends), max(ends))
     if field <= w_bits or w_bits + field > PACK_C_BITS:
@@ -100,10 +101,11 @@ def packed_pairs(pe: int, packing: DspPacking | None) -> int:
 
 def stored_weights(words: np.ndarray, pe: int, simd: int, packing: DspPacking | None) -> np.ndarray:
     """The weight memory's words (``words[step, p * SIMD + s]``, integers) with each packed
-    pair's high lane holding ``w_hi - [w_lo < 0]``."""
-    out = np.array(words, dtype=np.int64, copy=True)
+    pair's high lane holding ``w_hi - [w_lo < 0]`` (a copy; ``words`` itself where nothing
+    packs)."""
     if packing is None:
-        return out
+        return words
+    out = np.array(words, dtype=np.int64, copy=True)
     lanes = out.reshape(out.shape[0], pe, simd)
     pairs = pe // 2
     lo = lanes[:, 0 : 2 * pairs : 2, :]

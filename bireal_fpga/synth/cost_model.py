@@ -417,11 +417,8 @@ def mvau_cost(
         in_type = a.get("inputDataType", "INT8")
         signed_in = dtype_signed(in_type)
         xa = input_bits(in_bits, signed_in)
-        x_lo, x_hi = dtype_range(in_type)
         w_lo, w_hi = a.get("weight_range") or (-(1 << (w_bits - 1)), (1 << (w_bits - 1)) - 1)
-        pack = dsp_packing(
-            x_lo, x_hi, in_bits, signed_in, int(w_lo), int(w_hi), w_bits, pe, binary, family
-        )
+        pack = dsp_packing(in_bits, signed_in, int(w_lo), int(w_hi), w_bits, pe, binary, family)
         pairs = packed_pairs(pe, pack)
         dsp = (pe - 2 * pairs) * simd * dsp_count(xa, w_bits, family)
         if pack is not None:

@@ -117,8 +117,6 @@ def generate(model: ModelWrapper, node: Any) -> RtlLayer:
             raise param_error(node, "weights", "not 0/1", "binaryXnorMode needs BINARY weights")
     w_bits = weight_bits(w, binary)
     pack = dsp_packing(
-        inp.fmt.lo,
-        inp.fmt.hi,
         inp.fmt.elem_bits,
         inp.fmt.signed,
         int(w.min(initial=0)),
