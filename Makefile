@@ -73,7 +73,8 @@ TYPED := bireal_fpga/spec.py bireal_fpga/integer bireal_fpga/golden bireal_fpga/
 	bireal_fpga/tools.py bireal_fpga/hwlayers/folding.py bireal_fpga/hwlayers/finn_cost.py \
 	bireal_fpga/shell bireal_fpga/rtlsim/shell_sim.py bireal_fpga/vivado bireal_fpga/report \
 	bireal_fpga/driver bireal_fpga/deploy bireal_fpga/cli/board_cmds.py bireal_fpga/cppsim \
-	bireal_fpga/importer
+	bireal_fpga/importer bireal_fpga/train/packed.py bireal_fpga/models/shipped.py \
+	bireal_fpga/cli/ship_cmds.py
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --follow-imports=silent $(TYPED)

@@ -117,9 +117,10 @@ def build(
         if ctx.get_parameter_source(name) != ParameterSource.DEFAULT
     }
     if source is None and config_file is None and options["board"] is not None:
-        from bireal_fpga.boards import load_board
+        from bireal_fpga.models.shipped import default_source
 
-        source = load_board(options["board"]).default_model  # the board preset's model
+        # the board's shipped checkpoint (models/manifest.json), else the board preset's model
+        source = default_source(options["board"])
     if source is not None:
         given["source"] = source
     if config_file is not None:

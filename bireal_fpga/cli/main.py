@@ -38,9 +38,9 @@ def main() -> None:
 
 def _register() -> None:
     """The commands, grouped by what they work on (one module each)."""
-    from bireal_fpga.cli import board_cmds, build_cmds, models_cmds, train_cmds
+    from bireal_fpga.cli import board_cmds, build_cmds, models_cmds, ship_cmds, train_cmds
 
-    for module in (models_cmds, train_cmds, build_cmds, board_cmds):
+    for module in (models_cmds, train_cmds, ship_cmds, build_cmds, board_cmds):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -9,11 +9,19 @@ import click
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
-def models(as_json: bool) -> None:
-    """List the preset network specs."""
+@click.option(
+    "--shipped",
+    is_flag=True,
+    help="list the shipped trained models (models/manifest.json), each file checked",
+)
+def models(as_json: bool, shipped: bool) -> None:
+    """List the preset network specs (--shipped: the shipped trained models)."""
     from bireal_fpga.models.summary import summarize
     from bireal_fpga.spec import PRESETS
 
+    if shipped:
+        _shipped_models(as_json)
+        return
     rows = []
     for name, (spec, desc) in PRESETS.items():
         s = summarize(spec)
@@ -34,6 +42,38 @@ def models(as_json: bool) -> None:
         click.echo(
             f"{r['name']:<20} {r['input']:>5} {r['params']:>12,} {r['binary_macs']:>14,}  "
             f"{r['description']}"
+        )
+
+
+def _shipped_models(as_json: bool) -> None:
+    """``models --shipped``: the manifest's entries, every file verified (sha256)."""
+    from dataclasses import asdict
+
+    from bireal_fpga.models.shipped import (
+        default_manifest,
+        repo_root,
+        shipped_models,
+        verify_shipped,
+    )
+
+    manifest = default_manifest()
+    entries = shipped_models()
+    for entry in entries:
+        verify_shipped(entry, repo_root())
+    if as_json:
+        click.echo(json.dumps([asdict(e) for e in entries], indent=2))
+        return
+    if not entries:
+        why = "lists none" if manifest.is_file() else "does not exist"
+        click.echo(f"no shipped models ({manifest} {why})")
+        return
+    click.echo(
+        f"{'model':<28} {'boards':<22} {'dataset':<12} {'top-1 float':>11} {'top-1 int':>9}  path"
+    )
+    for e in entries:
+        click.echo(
+            f"{e.name:<28} {','.join(e.boards):<22} {e.dataset:<12} {e.top1_float:>11.4f} "
+            f"{e.top1_int:>9.4f}  {e.path}"
         )
 
 

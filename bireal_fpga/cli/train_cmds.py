@@ -68,6 +68,55 @@ from bireal_fpga.errors import BiRealError
 )
 @click.option("--max-steps", default=0, show_default=True, help="cap steps per epoch (0 = all)")
 @click.option(
+    "--lr-scaling",
+    type=click.Choice(["none", "sqrt", "linear"]),
+    default="none",
+    show_default=True,
+    help="scale --lr with --batch-size relative to --lr-base-batch",
+)
+@click.option("--lr-base-batch", default=256, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--lr-schedule",
+    type=click.Choice(["linear", "cosine"]),
+    default="linear",
+    show_default=True,
+    help="decay to 0 over each stage",
+)
+@click.option(
+    "--warmup-epochs",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="linear warm-up at the start of each stage",
+)
+@click.option(
+    "--teacher",
+    default="",
+    help="distillation: 'real' (the stage-1 net teaches stage 2) or a checkpoint path",
+)
+@click.option(
+    "--distill-weight",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="alpha of (1 - alpha) CE + alpha T^2 KL",
+)
+@click.option("--distill-temperature", default=1.0, show_default=True)
+@click.option("--no-channels-last", is_flag=True, help="no channels-last memory format on CUDA")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the training forward")
+@click.option(
+    "--data-on-host",
+    is_flag=True,
+    help="keep in-memory data on the host (default: held on the training device)",
+)
+@click.option(
+    "--log-every",
+    default=25,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="steps between progress-bar loss/accuracy updates (each waits for the device)",
+)
+@click.option(
     "--init",
     "init_ckpt",
     type=click.Path(path_type=Path),
@@ -80,6 +129,13 @@ from bireal_fpga.errors import BiRealError
     default=0,
     type=click.IntRange(min=0),
     help="stop after this many epochs of this run (resumable)",
+)
+@click.option(
+    "--time-limit",
+    default=0.0,
+    type=click.FloatRange(min=0),
+    help="stop (resumable) before an epoch that would end more than this many seconds after "
+    "the start (0 = none)",
 )
 @click.option("--quiet", is_flag=True, help="no progress bars")
 def train(
@@ -104,9 +160,21 @@ def train(
     workers: int,
     bn_recalibration: int,
     max_steps: int,
+    lr_scaling: str,
+    lr_base_batch: int,
+    lr_schedule: str,
+    warmup_epochs: float,
+    teacher: str,
+    distill_weight: float,
+    distill_temperature: float,
+    no_channels_last: bool,
+    compile_: bool,
+    data_on_host: bool,
+    log_every: int,
     init_ckpt: Path | None,
     resume: bool,
     stop_after: int,
+    time_limit: float,
     quiet: bool,
 ) -> None:
     """Train SPEC with the paper's algorithm (stage 1 real/clip, stage 2 binary)."""
@@ -131,6 +199,17 @@ def train(
         workers=workers,
         max_steps_per_epoch=max_steps,
         bn_recalibration_batches=bn_recalibration,
+        lr_scaling=lr_scaling,  # type: ignore[arg-type]
+        lr_base_batch=lr_base_batch,
+        lr_schedule=lr_schedule,  # type: ignore[arg-type]
+        warmup_epochs=warmup_epochs,
+        teacher=teacher,
+        distill_weight=distill_weight,
+        distill_temperature=distill_temperature,
+        channels_last=not no_channels_last,
+        compile=compile_,
+        data_on_device=not data_on_host,
+        log_every=log_every,
     )
     the_spec = load_spec(spec, overrides)
     if binary_padding is not None:
@@ -143,6 +222,7 @@ def train(
         init=init_ckpt,
         resume=resume,
         stop_after=stop_after,
+        time_limit_s=time_limit,
         progress=not quiet,
     )
     if result is not None:  # only the first process of a torchrun group reports
@@ -154,30 +234,59 @@ def train(
 @click.option("--data", required=True, help="data path (the test split is used)")
 @click.option(
     "--form",
-    type=click.Choice(["float", "integer"]),
+    type=click.Choice(["float", "integer", "both"]),
     default="float",
     show_default=True,
-    help="float training form, or the integer inference form",
+    help="float training form, the integer inference form, or both and where they differ",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float64", "float32"]),
+    default="float64",
+    show_default=True,
+    help="the float form's evaluation dtype: float64 agrees with the integer form; float32 "
+    "is what training measures",
 )
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--limit", default=0, type=click.IntRange(min=0), help="evaluate only the first N test images"
 )
-@click.option("--json", "as_json", is_flag=True, help='print {"top1": float, "n": int}')
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='print {"top1": float, "n": int} (--form both: both top-1 and the disagreements)',
+)
 def evaluate_cmd(
-    ckpt: Path, data: str, form: str, batch_size: int, limit: int, as_json: bool
+    ckpt: Path, data: str, form: str, dtype: str, batch_size: int, limit: int, as_json: bool
 ) -> None:
     """Top-1 accuracy of a checkpoint on the test split of --data."""
+    import torch
+
     from bireal_fpga.integer.derive import integer_form
     from bireal_fpga.train.checkpoint import load_checkpoint
+    from bireal_fpga.train.forms import compare_forms
     from bireal_fpga.train.loop import evaluate
     from bireal_fpga.train.run import open_data_for
 
     ck = load_checkpoint(ckpt)
     model = ck.build_model()
     test = open_data_for(ck.spec, data).test
+    float_dtype = torch.float64 if dtype == "float64" else torch.float32
+    if form == "both":
+        if model.mode != "binary":
+            raise BiRealError(f"checkpoint '{ckpt}' is a real-mode net: it has no integer form")
+        agreement = compare_forms(model, test, batch_size, limit=limit, dtype=float_dtype)
+        d = agreement.to_dict()
+        click.echo(
+            json.dumps(d)
+            if as_json
+            else f"top-1 float ({dtype}) {d['top1_float']:.4f}, integer {d['top1_int']:.4f} on "
+            f"{d['n']} images; top-1 differs on {d['disagreements']}"
+        )
+        return
     net = integer_form(model) if form == "integer" else model
-    correct, n = evaluate(net, test, batch_size, limit=limit)
+    correct, n = evaluate(net, test, batch_size, limit=limit, dtype=float_dtype)
     result = {"top1": correct / max(n, 1), "n": n}
     click.echo(json.dumps(result) if as_json else f"top-1 {result['top1']:.4f} on {n} images")
 

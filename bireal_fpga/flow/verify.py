@@ -367,8 +367,9 @@ class Reference:
         return integer_layers(self.net, images)
 
     def float_top1(self, images: np.ndarray) -> np.ndarray:
-        """The float model's best class: the checkpoint in PyTorch, or the imported file in
-        its own precision (float32)."""
+        """The float model's best class: the checkpoint in PyTorch evaluated in float64 (where
+        it agrees with the integer form: :mod:`bireal_fpga.train.forms`), or the imported file
+        in its own precision (float32)."""
         if self.source is not None:
             return self.source.float_top1(images)
         import torch
@@ -376,7 +377,8 @@ class Reference:
         from bireal_fpga.models.bireal import preprocess
 
         with torch.no_grad():
-            return self.model(preprocess(torch.from_numpy(images))).argmax(1).numpy()
+            x = preprocess(torch.from_numpy(images), torch.float64)
+            return self.model(x).argmax(1).numpy()
 
 
 def check_stage(

@@ -21,13 +21,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bireal_fpga.quant.layers import (
+    EXACT_DTYPE,
     BinaryConv2d,
     Mode,
     ResidualQuant,
     SignActivation,
     WeightGrad,
+    batch_norm,
     int_conv2d,
     int_linear,
+    quant_layer,
     round_ste,
 )
 from bireal_fpga.spec import BiRealSpec
@@ -42,16 +45,22 @@ exported QONNX file holds (a file cannot hold 1/255 itself; the two differ by 6e
 enough to move a stem threshold, so the integer form takes the one a file can carry)."""
 
 
-def preprocess(images: Tensor) -> Tensor:
+def preprocess(images: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
     """The model input of a batch of uint8 images: ``images / 255`` as float32 in ``[0, 1]``.
 
     This is the whole preprocessing (README, numerics, "input"): no mean/std normalization
     (the stem BN absorbs it), no resizing; the stem pads with pixel 0. The integer form and
     the hardware take the uint8 pixels themselves. ``images``: uint8 ``[N, C, H, W]`` on any
-    device; the result is on the same device.
+    device; the result is on the same device. ``dtype=torch.float64`` gives the input of the
+    exact evaluation: ``pixel * PIXEL_SCALE`` in float64, the input scale the integer form
+    holds (so the float form in float64 agrees with the integer form).
     """
     if images.dtype != torch.uint8:
         raise TypeError(f"images must be uint8 pixels, got {images.dtype}")
+    if dtype == EXACT_DTYPE:
+        return images.to(EXACT_DTYPE) * PIXEL_SCALE
+    if dtype != torch.float32:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     return images.float() / PIXEL_MAX
 
 
@@ -76,7 +85,7 @@ class Downsample(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.stride == 2:
             x = F.avg_pool2d(pad_to_even(x), 2, 2)
-        return self.quant(self.bn(self.conv(x)))
+        return self.quant(batch_norm(self.bn, quant_layer(self.conv, x)))
 
 
 class BiRealBlock(nn.Module):
@@ -110,7 +119,7 @@ class BiRealBlock(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.quant(self.bn(self.conv(self.act(x))))
+        y = self.quant(batch_norm(self.bn, self.conv(self.act(x))))
         shortcut = x if self.downsample is None else self.downsample(x)
         return self.quant(y + shortcut)
 
@@ -125,7 +134,7 @@ class Stem(nn.Module):
         self.maxpool = spec.stem == "imagenet"
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.quant(self.bn(self.conv(x)))
+        x = self.quant(batch_norm(self.bn, quant_layer(self.conv, x)))
         if self.maxpool:
             x = F.max_pool2d(x, 3, 2, 1)
         return x
@@ -149,6 +158,12 @@ class Head(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         pooled = x.mean(dim=(2, 3))
         s = self.acc_scale().detach()
+        if x.dtype == EXACT_DTYPE:
+            # the integer bias as the integer form rounds it (float32), times the accumulator
+            # scale in float64: logits = scale * (integer scores), up to 1e-16
+            b_int = torch.floor(self.bias.detach() / s + 0.5).to(EXACT_DTYPE)
+            w_scale = self.fc.quant_weight().scale.reshape(()).to(EXACT_DTYPE)
+            return quant_layer(self.fc, pooled) + b_int * (self.residual_scale * w_scale / self.hw)
         return self.fc(pooled) + round_ste(self.bias / s) * s
 
 

@@ -7,6 +7,14 @@
 - :class:`ResidualQuant` -- the fixed-point residual stream (one scale shared by every add).
 - :func:`int_conv2d` / :func:`int_linear` -- Brevitas layers with integer weights for the stem,
   the downsample 1x1 convs and the classifier.
+
+Every layer follows its input's dtype where it is float64 (:data:`EXACT_DTYPE`): the weights
+are quantized as trained (float32: ``alpha``, the Brevitas scales, the BN parameters) and then
+widened, exactly, to float64, so that the chain "accumulator -> BN -> quantizer" runs in the
+precision in which the integer form derives its thresholds
+(:mod:`bireal_fpga.integer.derive`). In float32 that chain rounds at about 1e-7 of a value,
+enough to put an element whose real value lies within that distance of a quantizer boundary on
+the other side of it; float64 leaves about 1e-16. Training runs in float32 (or bf16 autocast).
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from bireal_fpga.quant.functions import (
 )
 
 Mode = Literal["real", "binary"]
+EXACT_DTYPE = torch.float64
+"""The evaluation dtype in which the float form agrees with the integer form."""
 WeightGrad = Literal["magnitude_aware", "clipped_ste"]
 
 
@@ -75,6 +85,8 @@ class BinaryConv2d(nn.Conv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         w = self.binary_weight() if self.mode == "binary" else self.weight
+        if x.dtype == EXACT_DTYPE:
+            w = w.to(EXACT_DTYPE)  # alpha * sign in float32, widened exactly
         if self.pad:
             x = F.pad(x, (self.pad,) * 4, value=self.pad_value)
         return F.conv2d(x, w, None, self.stride)
@@ -96,7 +108,8 @@ class ResidualQuant(nn.Module):
         self.hi = 2 ** (bits - 1) - 1
 
     def forward(self, x: Tensor) -> Tensor:
-        return fixed_point(x.float(), self.scale, self.lo, self.hi)
+        # float32 from bf16 autocast; float64 stays (exact evaluation)
+        return fixed_point(x if x.dtype == EXACT_DTYPE else x.float(), self.scale, self.lo, self.hi)
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, frac_bits={self.frac_bits}"
@@ -127,6 +140,41 @@ def int_linear(in_features: int, out_features: int, bits: int) -> QuantLinear:
         bias=False,
         weight_quant=Int8WeightPerTensorFloat,
         weight_bit_width=bits,
+    )
+
+
+def quant_layer(layer: QuantConv2d | QuantLinear, x: Tensor) -> Tensor:
+    """``layer(x)``; for a float64 ``x`` the same layer with weights ``int * scale`` formed in
+    float64 from the integers and the float32 scale Brevitas derives (its own float32 product
+    ``int * scale`` is rounded, by up to 1e-7 of each weight)."""
+    if x.dtype != EXACT_DTYPE:
+        return layer(x)
+    qw = layer.quant_weight()
+    w = qw.int().to(EXACT_DTYPE) * qw.scale.to(EXACT_DTYPE)
+    if isinstance(layer, QuantLinear):
+        return F.linear(x, w)
+    return F.conv2d(x, w, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+
+
+def batch_norm(bn: nn.BatchNorm2d, x: Tensor) -> Tensor:
+    """``bn(x)``; for a float64 ``x`` in eval mode, with the float32 running statistics and
+    affine parameters widened to float64."""
+    if x.dtype != EXACT_DTYPE or bn.training:
+        return bn(x)
+    assert bn.running_mean is not None and bn.running_var is not None
+
+    def wide(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t.to(EXACT_DTYPE)
+
+    return F.batch_norm(
+        x,
+        wide(bn.running_mean),
+        wide(bn.running_var),
+        wide(bn.weight),
+        wide(bn.bias),
+        False,
+        0.0,
+        bn.eps,
     )
 
 

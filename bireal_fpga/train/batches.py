@@ -1,7 +1,8 @@
 """Batches for training and evaluation, with per-sample augmentation on the device.
 
-In-memory datasets (``.images`` uint8 tensor) are batched by indexing; lazily decoded ones
-(ImageFolder) go through a ``DataLoader``. Data order depends only on ``(seed, epoch)``, so a
+In-memory datasets (``.images`` uint8 tensor, on the CPU or held on the training device) are
+batched by indexing where they are; lazily decoded ones (ImageFolder) go through a
+``DataLoader``. Data order depends only on ``(seed, epoch)``, so a
 resumed run sees the same batches; under DDP each process takes its own shard.
 """
 
@@ -41,11 +42,13 @@ def iterate(
     workers: int = 0,
     drop_last: bool = False,
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """Yield ``(uint8 images [B, C, H, W], int64 labels [B])`` on the CPU."""
+    """Yield ``(uint8 images [B, C, H, W], int64 labels [B])`` on the dataset's device (the CPU
+    for a ``DataLoader``)."""
     order = epoch_order(len(dataset), seed, epoch, shuffle, rank, world)  # type: ignore[arg-type]
     images = getattr(dataset, "images", None)
     if images is not None:
         labels = dataset.labels  # type: ignore[attr-defined]
+        order = order.to(images.device)  # a split held on the device is indexed there
         stop = len(order) - (len(order) % batch_size if drop_last else 0)
         for start in range(0, stop, batch_size):
             idx = order[start : start + batch_size]
@@ -66,18 +69,22 @@ def iterate(
 
 
 def augment(x: Tensor, padding: int, flip: bool, generator: torch.Generator) -> Tensor:
-    """Per-sample random crop (after zero padding) and horizontal flip of a uint8 batch."""
+    """Per-sample random crop (after zero padding) and horizontal flip of a uint8 batch.
+
+    The random numbers are drawn on ``generator``'s device: a generator on the batch's device
+    keeps the whole step there (no host-to-device copy, so no wait for the device)."""
     n, c, h, w = x.shape
+    gdev = generator.device
     if padding:
         xp = F.pad(x, (padding,) * 4)
-        oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
-        ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
+        oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=gdev).to(x.device)
+        ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=gdev).to(x.device)
         rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
         cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
         b = torch.arange(n, device=x.device)[:, None, None, None]
         ch = torch.arange(c, device=x.device)[None, :, None, None]
         x = xp[b, ch, rows, cols]
     if flip:
-        mask = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+        mask = (torch.rand(n, generator=generator, device=gdev) < 0.5).to(x.device)
         x = torch.where(mask[:, None, None, None], x.flip(3), x)
     return x

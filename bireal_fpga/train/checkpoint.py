@@ -6,6 +6,11 @@ A checkpoint is a ``torch.save`` dict::
      "model": state_dict, "train": {"config", "stage", "epoch", "optimizer", "scheduler",
      "rng", "history"} | None}
 
+:func:`load_checkpoint` reads packed inference checkpoints too (:mod:`bireal_fpga.train.packed`,
+``bireal-fpga pack``: one bit per binary weight, a model card, no training state): their
+:class:`Checkpoint` has ``packed = True``, ``train = None`` and latent weights rebuilt so that
+the model computes what the packed model computed, bit for bit.
+
 Writes are atomic (temporary file + rename), so an interrupted run never leaves a
 half-written file under the checkpoint's name.
 """
@@ -13,7 +18,7 @@ half-written file under the checkpoint's name.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +27,7 @@ import torch
 from bireal_fpga.errors import CheckpointError
 from bireal_fpga.models.bireal import BiRealNet
 from bireal_fpga.spec import BiRealSpec, SpecError
+from bireal_fpga.train import packed as packed_format
 
 FORMAT = "bireal-fpga-checkpoint"
 VERSION = 1
@@ -29,11 +35,16 @@ VERSION = 1
 
 @dataclass
 class Checkpoint:
+    """A checkpoint as read: ``packed`` for a packed inference checkpoint (then ``train`` is
+    None and ``card`` its model card; a full checkpoint's ``card`` is ``{}``)."""
+
     spec: BiRealSpec
     mode: str
     model_state: dict[str, Any]
     train: dict[str, Any] | None
     path: Path | None = None
+    packed: bool = False
+    card: dict[str, Any] = field(default_factory=dict)
 
     def build_model(self) -> BiRealNet:
         """The model with this checkpoint's weights, in its mode, in eval()."""
@@ -68,7 +79,8 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: str | Path, *, expect_spec: BiRealSpec | None = None) -> Checkpoint:
-    """Read a checkpoint; with ``expect_spec``, refuse one made for another spec."""
+    """Read a checkpoint, full or packed; with ``expect_spec``, refuse one made for another
+    spec."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' does not exist")
@@ -77,13 +89,19 @@ def load_checkpoint(path: str | Path, *, expect_spec: BiRealSpec | None = None) 
     except Exception as exc:  # torch raises many types for non-checkpoint files
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(f"'{path}' is not a bireal-fpga checkpoint ({first[:120]})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    formats = (FORMAT, packed_format.FORMAT)
+    if not isinstance(payload, dict) or payload.get("format") not in formats:
         raise CheckpointError(f"'{path}' is not a bireal-fpga checkpoint")
-    if payload.get("version") != VERSION:
+    is_packed = payload["format"] == packed_format.FORMAT
+    version = packed_format.VERSION if is_packed else VERSION
+    if payload.get("version") != version:
+        kind = "packed checkpoint" if is_packed else "checkpoint"
         raise CheckpointError(
-            f"checkpoint '{path}' has version {payload.get('version')}, "
-            f"this bireal-fpga reads version {VERSION}"
+            f"{kind} '{path}' has version {payload.get('version')}, "
+            f"this bireal-fpga reads version {version}"
         )
+    if not isinstance(payload.get("spec"), dict):
+        raise CheckpointError(f"checkpoint '{path}': the entry 'spec' is missing or not a dict")
     try:
         spec = BiRealSpec.from_dict(payload["spec"], source=f"checkpoint '{path}'")
     except SpecError as exc:
@@ -98,4 +116,7 @@ def load_checkpoint(path: str | Path, *, expect_spec: BiRealSpec | None = None) 
                 f"checkpoint '{path}' is for another spec: {k} = {spec.to_dict()[k]!r}, "
                 f"expected {expect_spec.to_dict()[k]!r}"
             )
+    if is_packed:
+        state, card = packed_format.unpack_model_state(payload, spec, path)
+        return Checkpoint(spec, "binary", state, None, path, packed=True, card=card)
     return Checkpoint(spec, payload["mode"], payload["model"], payload.get("train"), path)

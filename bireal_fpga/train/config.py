@@ -41,6 +41,28 @@ class TrainConfig:
             averages). Binary weights' scale moves every step, so the exponential averages
             lag behind; this changes no trained parameter, only the statistics used at
             inference.
+        lr_scaling: how ``lr`` scales with ``batch_size``: ``"none"`` (``lr`` as given),
+            ``"sqrt"`` (``lr * sqrt(batch_size / lr_base_batch)``, the usual rule for Adam) or
+            ``"linear"`` (``lr * batch_size / lr_base_batch``).
+        lr_base_batch: the batch size at which ``lr`` is the learning rate.
+        lr_schedule: decay over each stage after the warm-up: ``"linear"`` to 0 (the official
+            recipe) or ``"cosine"`` to 0.
+        warmup_epochs: linear warm-up from 0 over this many epochs (fractions allowed) at the
+            start of each stage (0 = none).
+        teacher: distillation (nothing is added at inference): ``""`` none; ``"real"`` the
+            stage-1 real-valued net of this run (or the ``init`` checkpoint) teaches stage 2;
+            otherwise the path of a checkpoint of any Bi-Real spec whose net (in its mode)
+            teaches both stages.
+        distill_weight: ``alpha`` of ``(1 - alpha) * CE + alpha * T^2 * KL(teacher || student)``.
+        distill_temperature: ``T``, the softmax temperature of both distributions.
+        channels_last: channels-last memory format on CUDA (faster convolutions with bf16);
+            ignored on CPU.
+        compile: ``torch.compile`` the training forward (pays on long GPU runs; a minute of
+            compilation per stage on CPU).
+        data_on_device: keep an in-memory split (uint8) on the training device for the whole
+            run and index batches there (no per-step host-to-device copy).
+        log_every: update the progress bar's loss and accuracy every this many steps: each
+            update waits for the device, so none happens between.
     """
 
     epochs_real: int = 0
@@ -60,6 +82,28 @@ class TrainConfig:
     max_steps_per_epoch: int = 0
     eval_batch_size: int = 500
     bn_recalibration_batches: int = 20
+    lr_scaling: Literal["none", "sqrt", "linear"] = "none"
+    lr_base_batch: int = 256
+    lr_schedule: Literal["linear", "cosine"] = "linear"
+    warmup_epochs: float = 0.0
+    teacher: str = ""
+    distill_weight: float = 1.0
+    distill_temperature: float = 1.0
+    channels_last: bool = True
+    compile: bool = False
+    data_on_device: bool = True
+    log_every: int = 25
+
+    RUN_OPTIONS = ("device", "workers", "compile", "data_on_device", "channels_last", "log_every")
+    """Options that say where and how to run, not what is trained: a resumed run takes these
+    from the caller, the rest from its checkpoint."""
+
+    @property
+    def effective_lr(self) -> float:
+        """``lr`` scaled to ``batch_size`` as ``lr_scaling`` says."""
+        ratio = self.batch_size / self.lr_base_batch
+        power = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}[self.lr_scaling]
+        return self.lr * ratio**power
 
     def __post_init__(self) -> None:
         def check(ok: bool, field: str, value: Any, want: str) -> None:
@@ -95,6 +139,28 @@ class TrainConfig:
             ">= 0",
         )
         check(self.eval_batch_size >= 1, "eval_batch_size", self.eval_batch_size, ">= 1")
+        check(
+            self.lr_scaling in ("none", "sqrt", "linear"),
+            "lr_scaling",
+            self.lr_scaling,
+            "'none', 'sqrt' or 'linear'",
+        )
+        check(self.lr_base_batch >= 1, "lr_base_batch", self.lr_base_batch, ">= 1")
+        check(
+            self.lr_schedule in ("linear", "cosine"),
+            "lr_schedule",
+            self.lr_schedule,
+            "'linear' or 'cosine'",
+        )
+        check(self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, ">= 0")
+        check(0 <= self.distill_weight <= 1, "distill_weight", self.distill_weight, "in [0, 1]")
+        check(
+            self.distill_temperature > 0,
+            "distill_temperature",
+            self.distill_temperature,
+            "> 0",
+        )
+        check(self.log_every >= 1, "log_every", self.log_every, ">= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

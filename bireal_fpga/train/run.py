@@ -27,7 +27,7 @@ from bireal_fpga.models.bireal import BiRealNet
 from bireal_fpga.spec import BiRealSpec
 from bireal_fpga.train.checkpoint import Checkpoint, load_checkpoint
 from bireal_fpga.train.config import TrainConfig, TrainConfigError
-from bireal_fpga.train.loop import Trainer
+from bireal_fpga.train.loop import TEACHER_FILE, Trainer, load_teacher
 
 RUN_FILES = ("last.pt", "model.pt", "real.pt")
 """The checkpoints whose presence means an output folder already holds a run."""
@@ -63,12 +63,18 @@ def resume_state(
     out_dir: str | os.PathLike, spec: BiRealSpec, cfg: TrainConfig
 ) -> tuple[Checkpoint, TrainConfig]:
     """The checkpoint ``last.pt`` of the run in ``out_dir`` and the configuration it continues
-    with: the stored one, except where to run it (``device``, ``workers`` from ``cfg``)."""
+    with: the stored one, except where and how to run it (:attr:`TrainConfig.RUN_OPTIONS`
+    from ``cfg``)."""
     last = Path(out_dir) / "last.pt"
     ckpt = load_checkpoint(last, expect_spec=spec)
+    if ckpt.packed:
+        raise CheckpointError(
+            f"checkpoint '{last}' is a packed inference checkpoint (bireal-fpga pack): it holds "
+            "no training state to resume"
+        )
     if ckpt.train is None:
         raise CheckpointError(f"checkpoint '{last}' holds no training state to resume")
-    stored = {**ckpt.train["config"], "device": cfg.device, "workers": cfg.workers}
+    stored = {**ckpt.train["config"], **{k: getattr(cfg, k) for k in TrainConfig.RUN_OPTIONS}}
     return ckpt, TrainConfig.from_dict(stored)
 
 
@@ -81,6 +87,7 @@ def run_training(
     init: str | os.PathLike | None = None,
     resume: bool = False,
     stop_after: int = 0,
+    time_limit_s: float = 0.0,
     progress: bool = True,
 ) -> dict[str, Any] | None:
     """Train a :class:`BiRealNet` of ``spec`` on ``data`` into ``out_dir`` (the paper's two
@@ -92,13 +99,17 @@ def run_training(
             its images must fit the spec (:func:`open_data_for`).
         out_dir: the run's folder. A new run refuses a folder that holds one
             (:func:`check_new_run_folder`).
-        cfg: the training configuration. With ``resume`` only its ``device`` and ``workers``
-            are used; the rest is the run's stored configuration.
+        cfg: the training configuration. With ``resume`` only its run options
+            (:attr:`TrainConfig.RUN_OPTIONS`) are used; the rest is the run's stored
+            configuration.
         init: a checkpoint (e.g. a stage-1 ``real.pt``) to start stage 2 from; needs
             ``cfg.epochs_binary > 0``; excludes ``resume``.
         resume: continue the run in ``out_dir`` from its ``last.pt`` (bit-identically on CPU).
         stop_after: stop after this many epochs of this call (0 = run to the end); the folder
             can then be resumed.
+        time_limit_s: stop, resumable, before an epoch that would end (by the longest epoch
+            so far) more than this many seconds after the start (0 = no limit): a schedule
+            split into runs of a fixed length.
         progress: progress bars.
 
     Returns:
@@ -119,16 +130,30 @@ def run_training(
             "init starts stage 2 (binary) from a checkpoint: epochs_binary must be > 0"
         )
     init_ckpt = load_checkpoint(Path(init), expect_spec=spec) if init is not None else None
+    if cfg.teacher == "real" and not (resume or init is not None or cfg.epochs_real > 0):
+        raise TrainConfigError(
+            "teacher 'real' is the stage-1 net: it needs epochs_real > 0 or init"
+        )
     resume_ckpt = None
     if resume:
         resume_ckpt, cfg = resume_state(out, spec, cfg)
     else:
         check_new_run_folder(out)
     source = open_data_for(spec, data)
+    if cfg.teacher not in ("", "real") and not (out / TEACHER_FILE).exists():
+        load_teacher(Path(cfg.teacher), BiRealNet(spec))  # refused before anything is written
 
     torch.manual_seed(cfg.seed)
     model = BiRealNet(spec, weight_grad=cfg.weight_grad)
-    trainer = Trainer(model, source, cfg, out, progress=progress, stop_after_epochs=stop_after)
+    trainer = Trainer(
+        model,
+        source,
+        cfg,
+        out,
+        progress=progress,
+        stop_after_epochs=stop_after,
+        time_limit_s=time_limit_s,
+    )
     if trainer.dinfo.main:
         out.mkdir(parents=True, exist_ok=True)
         spec.save(out / "spec.json")
