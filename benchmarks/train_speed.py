@@ -34,8 +34,6 @@ import contextlib
 import datetime as dt
 import io
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -43,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from train_throughput import device_name  # this folder is the script's sys.path[0]
 
 from bireal_fpga.data import DataSource, ImageDataset
 from bireal_fpga.models.bireal import BiRealNet
@@ -108,18 +107,6 @@ def measure(spec: BiRealSpec, data: DataSource, options: dict[str, Any], seed: i
     return {"images_per_s": h[-1]["images_per_s"], "per_epoch": [r["images_per_s"] for r in h]}
 
 
-def device_name(cuda: bool) -> str:
-    if cuda:
-        return torch.cuda.get_device_name(0)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} logical CPUs)"
-    except OSError:
-        pass
-    return platform.machine()
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spec", default="bireal18-cifar")
@@ -173,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "spec": spec.name,
         "device": args.device,
-        "device_name": device_name(cuda),
+        "device_name": device_name(torch.device("cuda" if cuda else "cpu")),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "batch": args.batch,
