@@ -419,6 +419,25 @@ def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
     load_checkpoint(out / "model.pt").build_model()
 
 
+def test_ddp_distilled_run(tmp_path: Path) -> None:
+    """Two processes, stage 2 taught by the stage-1 net: every rank reads the teacher before
+    rank 0 writes the run's copy (teacher.pt), and the ranks stay in sync."""
+    out = tmp_path / "ddp-distill"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    proc = run(
+        [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "bireal_fpga", "train"]
+        + ["tiny-mnist", "--data", DATA, "--out", out, "--epochs-real", "1"]
+        + ["--epochs-binary", "1", "--teacher", "real", "--max-steps", "3"]
+        + ["--batch-size", "64", "--bn-recalibration", "2", "--quiet"]
+    )
+    assert_ok(proc)
+    assert json_lines(proc.stdout)[-1]["status"] == "done"
+    teacher = load_checkpoint(out / "teacher.pt")
+    assert teacher.mode == "real"
+    real = load_checkpoint(out / "real.pt").model_state
+    assert all(torch.equal(v, real[k]) for k, v in teacher.model_state.items())
+
+
 def test_binary_padding_zero_trains_and_stays_exact(tmp_path: Path) -> None:
     """``--binary-padding zero``: the checkpoint's spec and binary convs pad with 0, and its
     integer form (zero-padded layers) equals the golden model and agrees with the float form."""

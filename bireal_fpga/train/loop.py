@@ -42,6 +42,7 @@ from bireal_fpga.integer.forward import run_integer
 from bireal_fpga.integer.params import IntegerNet
 from bireal_fpga.models.bireal import BiRealNet, preprocess
 from bireal_fpga.quant.layers import BinaryConv2d
+from bireal_fpga.spec import BiRealSpec
 from bireal_fpga.train.batches import augment, iterate
 from bireal_fpga.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from bireal_fpga.train.config import TrainConfig
@@ -201,11 +202,11 @@ def training_loss(
 TEACHER_FILE = "teacher.pt"
 
 
-def load_teacher(path: Path, student: BiRealNet) -> BiRealNet:
+def load_teacher(path: Path, student: BiRealSpec) -> BiRealNet:
     """The teacher net of checkpoint ``path`` (any spec, in its stored mode, eval); it must
-    see the student's input and give its classes."""
+    see the input of the ``student`` spec's net and give its classes."""
     ck = load_checkpoint(path)
-    a, b = ck.spec, student.spec
+    a, b = ck.spec, student
     for name in ("input_size", "input_channels", "num_classes"):
         if getattr(a, name) != getattr(b, name):
             raise CheckpointError(
@@ -250,7 +251,6 @@ class Trainer:
         time_limit_s: float = 0.0,
     ) -> None:
         self.model = model
-        self.data = data
         self.cfg = cfg
         self.out = Path(out_dir)
         self.progress = progress
@@ -334,21 +334,23 @@ class Trainer:
         if not cfg.teacher or (cfg.teacher == "real" and mode != "binary"):
             return None
         path = self.out / TEACHER_FILE
-        if not path.exists():
-            if cfg.teacher == "real":  # the net stage 2 starts from: init or this run's stage 1
-                source = self.init_path or self.out / "real.pt"
-                if not source.exists():
-                    raise CheckpointError(
-                        f"teacher 'real' is the stage-1 net, but '{source}' does not exist: "
-                        "train stage 1 (epochs_real > 0) or start stage 2 from a checkpoint"
-                    )
-            else:
-                source = Path(cfg.teacher)
-            if self.dinfo.main:
-                save_checkpoint(path, load_teacher(source, self.model), None)
-            if self.dinfo.world > 1:
-                dist.barrier()
-        return load_teacher(path, self.model).to(self.device)
+        if path.exists():  # a resumed run: its own copy
+            source = path
+        elif cfg.teacher == "real":  # the net stage 2 starts from: init or this run's stage 1
+            source = self.init_path or self.out / "real.pt"
+            if not source.exists():
+                raise CheckpointError(
+                    f"teacher 'real' is the stage-1 net, but '{source}' does not exist: "
+                    "train stage 1 (epochs_real > 0) or start stage 2 from a checkpoint"
+                )
+        else:
+            source = Path(cfg.teacher)
+        teacher = load_teacher(source, self.model.spec)
+        if self.dinfo.world > 1:
+            dist.barrier()  # every process has read the folder before the first writes to it
+        if source != path and self.dinfo.main:
+            save_checkpoint(path, teacher, None)
+        return teacher.to(self.device)
 
     def _stage(self, mode: str, epochs: int, first_epoch: int, opt_state, sched_state) -> dict:
         cfg, dinfo, device = self.cfg, self.dinfo, self.device
@@ -396,7 +398,6 @@ class Trainer:
             if self.out_of_time():
                 self.stopped_early = True
                 return record
-            epoch_t0 = time.perf_counter()
             self.epochs_run += 1
             net.train()
             gen = torch.Generator(device=device).manual_seed(
@@ -476,7 +477,7 @@ class Trainer:
                 "device": self.device_name,
             }
             self.history.append(record)
-            self.longest_epoch_s = max(self.longest_epoch_s, time.perf_counter() - epoch_t0)
+            self.longest_epoch_s = max(self.longest_epoch_s, time.perf_counter() - t0)
             if dinfo.main:
                 tqdm.write(
                     f"[{mode}] epoch {epoch + 1}/{epochs}: loss {record['train_loss']:.4f} "
@@ -508,4 +509,6 @@ class Trainer:
                     "scheduler": sched.state_dict(),
                 },
             )
+        if dinfo.world > 1:
+            dist.barrier()  # the next stage may read it (teacher 'real')
         return record

@@ -141,7 +141,7 @@ def run_training(
         check_new_run_folder(out)
     source = open_data_for(spec, data)
     if cfg.teacher not in ("", "real") and not (out / TEACHER_FILE).exists():
-        load_teacher(Path(cfg.teacher), BiRealNet(spec))  # refused before anything is written
+        load_teacher(Path(cfg.teacher), spec)  # refused before anything is written
 
     torch.manual_seed(cfg.seed)
     model = BiRealNet(spec, weight_grad=cfg.weight_grad)
