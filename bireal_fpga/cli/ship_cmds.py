@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from bireal_fpga.cli.train_cmds import check_out_file, out_file_option
 from bireal_fpga.errors import BiRealError
 
 
@@ -28,13 +29,7 @@ def _read_card(path: Path) -> dict[str, Any]:
 
 @click.command()
 @click.argument("ckpt", type=click.Path(path_type=Path))
-@click.option(
-    "--out",
-    "out_file",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="packed checkpoint (.pt) to write",
-)
+@out_file_option("packed checkpoint (.pt) to write")
 @click.option(
     "--card-json",
     type=click.Path(path_type=Path),
@@ -49,13 +44,7 @@ def pack(ckpt: Path, out_file: Path, card_json: Path | None) -> None:
     from bireal_fpga.train.checkpoint import load_checkpoint
     from bireal_fpga.train.packed import save_packed
 
-    if out_file.suffix != ".pt":
-        raise BiRealError(f"--out '{out_file}' must end in .pt")
-    if out_file.is_dir():
-        raise BiRealError(f"--out '{out_file}' is a folder")
-    above = next((p for p in out_file.parents if p.exists()), None)
-    if above is not None and not above.is_dir():
-        raise BiRealError(f"--out '{out_file}': '{above}' is not a folder")
+    check_out_file(out_file, ".pt")
     if out_file.exists() and ckpt.exists() and out_file.resolve() == ckpt.resolve():
         raise BiRealError(f"--out '{out_file}' is CKPT itself: choose another file")
     card = _read_card(card_json) if card_json is not None else None

@@ -292,7 +292,7 @@ def evaluate_cmd(
 
 
 # ---------------------------------------------------------------------- integer form / QONNX
-def _check_out_file(path: Path, suffix: str) -> None:
+def check_out_file(path: Path, suffix: str) -> None:
     """``--out`` must name a file ending in ``suffix`` that can be written (checked before the
     command writes anything)."""
     if path.suffix != suffix:
@@ -317,7 +317,7 @@ def _write_file(path: Path, write: Callable[[Path], None]) -> None:
     click.echo(f"wrote {path}")
 
 
-def _out_file_option(what: str) -> Any:
+def out_file_option(what: str) -> Any:
     """The required ``--out FILE`` of the commands that write one file."""
     return click.option(
         "--out", "out_file", required=True, type=click.Path(path_type=Path), help=what
@@ -326,10 +326,10 @@ def _out_file_option(what: str) -> Any:
 
 @click.command(name="integer")
 @click.argument("ckpt", type=click.Path(path_type=Path))
-@_out_file_option("integer-form .npz to write")
+@out_file_option("integer-form .npz to write")
 def integer_cmd(ckpt: Path, out_file: Path) -> None:
     """Write the integer inference form (int weights + thresholds) of CKPT as .npz."""
-    _check_out_file(out_file, ".npz")
+    check_out_file(out_file, ".npz")
     net = _integer_form_of(ckpt)
     _write_file(out_file, net.save)
 
@@ -348,11 +348,11 @@ def _integer_form_of(ckpt: Path) -> Any:
 
 @click.command()
 @click.argument("ckpt", type=click.Path(path_type=Path))
-@_out_file_option("QONNX .onnx to write")
+@out_file_option("QONNX .onnx to write")
 @click.option("--top1", is_flag=True, help="output the best class index instead of the scores")
 def export(ckpt: Path, out_file: Path, top1: bool) -> None:
     """Write the QONNX graph (FINN dialect, streamlined; batch 1, NHWC) of CKPT as .onnx."""
-    _check_out_file(out_file, ".onnx")
+    check_out_file(out_file, ".onnx")
     from bireal_fpga.export.qonnx_export import export_qonnx
 
     graph = export_qonnx(_integer_form_of(ckpt), top1=top1)
@@ -361,12 +361,12 @@ def export(ckpt: Path, out_file: Path, top1: bool) -> None:
 
 @click.command(name="export-brevitas")
 @click.argument("ckpt", type=click.Path(path_type=Path))
-@_out_file_option("QONNX .onnx to write (brevitas.export.export_qonnx)")
+@out_file_option("QONNX .onnx to write (brevitas.export.export_qonnx)")
 def export_brevitas_cmd(ckpt: Path, out_file: Path) -> None:
     """Write CKPT as a Brevitas model through brevitas.export.export_qonnx (Quant and
     BipolarQuant nodes, BatchNorms, NCHW): the file a Brevitas user would bring; building
     it gives the same hardware as building CKPT."""
-    _check_out_file(out_file, ".onnx")
+    check_out_file(out_file, ".onnx")
     from bireal_fpga.errors import ExportError
     from bireal_fpga.export.brevitas_export import export_brevitas
     from bireal_fpga.train.checkpoint import load_checkpoint

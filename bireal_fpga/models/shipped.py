@@ -185,7 +185,8 @@ def load_manifest(path: str | Path) -> list[ShippedModel]:
     return entries
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file (lowercase hex), read in 1 MiB chunks."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -204,7 +205,7 @@ def verify_shipped(entry: ShippedModel, root: str | Path) -> Path:
     file = root / entry.path
     if not file.is_file():
         raise ManifestError(f"shipped model '{entry.name}': field 'path': '{file}' does not exist")
-    got = _sha256(file)
+    got = sha256_of(file)
     if got != entry.sha256:
         raise ManifestError(
             f"shipped model '{entry.name}': field 'sha256': '{file}' has sha256 {got}, "

@@ -15,7 +15,6 @@ file is written atomically (temporary file + rename).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import statistics
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bireal_fpga.errors import CheckpointError
-from bireal_fpga.models.shipped import ManifestError, ShippedModel, load_manifest
+from bireal_fpga.models.shipped import ManifestError, ShippedModel, load_manifest, sha256_of
 from bireal_fpga.train.checkpoint import Checkpoint, load_checkpoint
 from bireal_fpga.train.forms import FormsAgreement, compare_forms
 from bireal_fpga.train.packed import save_packed
@@ -38,10 +37,6 @@ def _atomic_write(path: Path, write) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def card_text(
@@ -161,7 +156,7 @@ def ship_model(
             name=name,
             boards=tuple(boards),
             path=rel_pt,
-            sha256=_sha256(tmp_pt),
+            sha256=sha256_of(tmp_pt),
             top1_float=forms.top1_float,
             top1_int=forms.top1_int,
             dataset=dataset,
