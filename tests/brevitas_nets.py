@@ -182,3 +182,26 @@ def export(cfg: BrevitasNet, path: Path) -> Path:
         warnings.simplefilter("ignore")
         export_qonnx(net, x, str(path))
     return path
+
+
+def finn_front_end(src: Path, dst: Path, *, streamline: bool = True, lower: bool = False) -> Path:
+    """FINN's front end on an export, as a FINN user runs it before building:
+    ``ConvertQONNXtoFINN``, then (``streamline``) ``Streamline``, then (``lower``, past what
+    the import takes) ``LowerConvsToMatMul``; saved to ``dst``."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
+
+    from bireal_fpga.hwlayers.finn_env import finn_ready
+
+    finn_ready()
+    from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+    from finn.transformation.streamline import Streamline
+    from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
+
+    model = cleanup_model(ModelWrapper(str(src))).transform(ConvertQONNXtoFINN())
+    if streamline:
+        model = model.transform(Streamline())
+    if lower:
+        model = model.transform(LowerConvsToMatMul())
+    model.save(str(dst))
+    return dst

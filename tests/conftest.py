@@ -268,6 +268,16 @@ def tiny_loaded(tiny_rtl: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return out
 
 
+def edited_onnx(src: Path, dst: Path, fn) -> Path:
+    """A copy of ONNX file ``src`` at ``dst``, its proto changed in place by ``fn(proto)``."""
+    import onnx
+
+    proto = onnx.load(str(src))
+    fn(proto)
+    onnx.save(proto, str(dst))
+    return dst
+
+
 @pytest.fixture(scope="session")
 def brevitas_qonnx(tmp_path_factory: pytest.TempPathFactory):
     """``brevitas_qonnx(**fields)``: the QONNX file of ``brevitas_nets.BrevitasNet(**fields)``
@@ -285,6 +295,24 @@ def brevitas_qonnx(tmp_path_factory: pytest.TempPathFactory):
                 brevitas_nets.BrevitasNet(**fields),  # type: ignore[arg-type]
                 folder / "model.onnx",
             )
+        return made[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def streamlined_qonnx(brevitas_qonnx):
+    """``streamlined_qonnx(**fields)``: ``brevitas_qonnx(**fields)`` through FINN's front end
+    (``ConvertQONNXtoFINN`` + ``Streamline``), once per session."""
+    import brevitas_nets
+
+    made: dict[str, Path] = {}
+
+    def get(**fields: object) -> Path:
+        key = repr(sorted(fields.items()))
+        if key not in made:
+            src = brevitas_qonnx(**fields)
+            made[key] = brevitas_nets.finn_front_end(src, src.with_name("streamlined.onnx"))
         return made[key]
 
     return get

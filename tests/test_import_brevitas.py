@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_CIFAR, assert_ok, cifar_crops, cli
+from conftest import SHARED_CIFAR, assert_ok, cifar_crops, cli, edited_onnx
 
 from bireal_fpga import names
 from bireal_fpga.errors import ImportModelError
@@ -392,15 +392,6 @@ def test_unbuildable_nets_fail_naming_the_node(fields, named, brevitas_qonnx) ->
         assert n in msg, msg
 
 
-def _edit(src: Path, dst: Path, fn) -> Path:
-    import onnx
-
-    proto = onnx.load(str(src))
-    fn(proto)
-    onnx.save(proto, str(dst))
-    return dst
-
-
 def test_cli_build_of_unbuildable_files(brevitas_qonnx, tmp_path: Path) -> None:
     """Through the CLI: exit 2, one ``error:`` line naming the node or file, and the build
     folder holds no integer form."""
@@ -432,8 +423,8 @@ def test_cli_build_of_unbuildable_files(brevitas_qonnx, tmp_path: Path) -> None:
         q.input[1] = "abs_scale"
 
     cases = {
-        "float-op": (_edit(src, tmp_path / "float_op.onnx", float_op), ["Mul_x"]),
-        "missing-scale": (_edit(src, tmp_path / "no_scale.onnx", no_scale), ["scale"]),
+        "float-op": (edited_onnx(src, tmp_path / "float_op.onnx", float_op), ["Mul_x"]),
+        "missing-scale": (edited_onnx(src, tmp_path / "no_scale.onnx", no_scale), ["scale"]),
     }
     junk = tmp_path / "junk.onnx"
     junk.write_text("not a model")
@@ -464,7 +455,7 @@ def test_several_residual_scales_are_refused(brevitas_qonnx, tmp_path: Path) -> 
         q.input[1] = "other_scale"
 
     with pytest.raises(ImportModelError, match="share one scale"):
-        read_qonnx(_edit(src, tmp_path / "two.onnx", second_scale))
+        read_qonnx(edited_onnx(src, tmp_path / "two.onnx", second_scale))
 
 
 # ---- the project's own models through Brevitas: both front ends agree -------------------------

@@ -324,7 +324,7 @@ STAGES: tuple[Stage, ...] = (
         "source",
         (names.SOURCE, names.SOURCE_MAP),
         _open_source,
-        "the imported QONNX file as given (ONNX reference evaluator, float64)",
+        "the imported file (QONNX, FINN-streamlined) as given (ONNX reference evaluator, float64)",
     ),
     Stage("pytorch", (names.INTEGER,), _open_pytorch, "stored integer form, PyTorch"),
     Stage("golden", (names.INTEGER,), _open_golden, "numpy golden model"),

@@ -19,7 +19,9 @@ What is recognised, node by node from the image input (Brevitas layers in bracke
 
 Every residual quantizer must share one grid (scale, range, zero point 0): the integer add of
 the accelerator is then the add of the file. Thresholds come from :mod:`.exact`. Anything else
-ends with :class:`~bireal_fpga.errors.ImportModelError` naming the node and why.
+ends with :class:`~bireal_fpga.errors.ImportModelError` naming the node and why. A file in
+FINN's dialect (``MultiThreshold`` nodes: streamlined by FINN) is read by
+:mod:`.streamlined`, which walks the graph the same way.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import numpy as np
 from bireal_fpga import names
 from bireal_fpga.errors import ImportModelError, SpecError
 from bireal_fpga.importer.exact import Chain, thresholds
-from bireal_fpga.importer.graph import QUANT_OPS, QuantParams, SourceGraph
+from bireal_fpga.importer.graph import QUANT_OPS, QuantParams, SourceGraph, node_label
 from bireal_fpga.integer.params import Block, ConvLayer, IntegerNet, ThresholdUnit
 
 POOL_OPS = ("ReduceMean", "GlobalAveragePool")
@@ -90,23 +92,28 @@ class _Stage:
     stride: int
 
 
-class _Reader:
+class QonnxReader:
+    """The matcher of a QONNX (Brevitas-exported) graph; :mod:`.streamlined` reads FINN's
+    streamlined dialect with the same walk and helpers, overriding the parts that differ."""
+
+    DIALECT = "QONNX"
+
     def __init__(self, g: SourceGraph) -> None:
         self.g = g
         self.grid: QuantParams | None = None  # the residual stream's quantizer grid
-        self.used: set[str] = set()
+        self.used: set[str] = set()  # the nodes matched, by their first output (unique)
         self.int_bits = 2
 
     # ---- helpers ------------------------------------------------------------------------------
     def fail(self, node: Any, why: str) -> ImportModelError:
-        return ImportModelError(f"node {node.name} ({node.op_type}): {why}")
+        return ImportModelError(f"node {node_label(node)} ({node.op_type}): {why}")
 
     def take(self, node: Any) -> Any:
-        self.used.add(node.name)
+        self.used.add(node.output[0])
         q = [self.g.producer.get(t) for t in node.input if t]
         for p in q:  # a weight / bias quantizer on a constant belongs to this node
             if p is not None and p.op_type in QUANT_OPS and self.g.const(p.input[0]) is not None:
-                self.used.add(p.name)
+                self.used.add(p.output[0])
         return node
 
     def residual_quant(self, node: Any, after: Any) -> QuantParams:
@@ -114,7 +121,7 @@ class _Reader:
         if node.op_type not in ("Quant", "IntQuant"):
             raise self.fail(
                 node,
-                f"follows {after.name} ({after.op_type}) where the residual quantizer (a "
+                f"follows {node_label(after)} ({after.op_type}) where the residual quantizer (a "
                 "QuantIdentity) must be; a Bi-Real conv ends in BatchNorm and the quantizer of "
                 "the residual stream",
             )
@@ -126,6 +133,13 @@ class _Reader:
         p.scalar_scale("the residual stream")
         if p.bits > 16:
             raise self.fail(node, f"a {p.bits}-bit residual stream (at most 16 bits)")
+        self.set_grid(node, p)
+        self.take(node)
+        return p
+
+    def set_grid(self, node: Any, p: QuantParams) -> None:
+        """``p``, the grid of residual quantizer ``node``, is the residual grid: the first
+        one sets it, every other must equal it."""
         if self.grid is None:
             self.grid = p
         elif not p.same_grid(self.grid):
@@ -135,8 +149,6 @@ class _Reader:
                 f"{self.grid.describe()}: every residual quantizer must share one scale and range "
                 "(share one QuantIdentity)",
             )
-        self.take(node)
-        return p
 
     def check_conv(self, conv: Any) -> tuple[int, int, int]:
         """``(k, stride, pad)`` of a square, undilated, ungrouped conv."""
@@ -149,8 +161,8 @@ class _Reader:
             raise self.fail(conv, "dilated convs are not supported")
         if g.attr(conv, "auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
             raise self.fail(conv, "auto_pad is not supported: give explicit pads")
-        w = g.producer.get(conv.input[1])
-        wconst = g.const(w.input[0]) if w is not None else None
+        w = g.producer.get(conv.input[1])  # a weight quantizer, or (streamlined) none
+        wconst = g.const(w.input[0]) if w is not None else g.const(conv.input[1])
         wshape = wconst.shape if wconst is not None else None
         ks = _ints(g.attr(conv, "kernel_shape", list(wshape[2:]) if wshape else []))
         strides = _ints(g.attr(conv, "strides", [1, 1]))
@@ -177,7 +189,7 @@ class _Reader:
         quantizer's output tensor and node. A binary conv's ``pad`` / ``binary_pad`` are those
         of a ``Pad`` before it; its own ``pads`` pad the +-1 input with 0."""
         g = self.g
-        k, stride, conv_pad = self.check_conv(conv)
+        self.check_conv(conv)
         self.take(conv)
         w, wq = g.quantized_weight(conv, 1)
         if binary != wq.bipolar:
@@ -226,31 +238,56 @@ class _Reader:
             mode=q.rounding,
         )
         t, flip = thresholds(chain)
+        layer = self.layer(conv, w, flip, ThresholdUnit(t, lo), binary, pool, pad, binary_pad)
+        return layer, nxt.output[0], nxt
+
+    def layer(
+        self,
+        conv: Any,
+        w: np.ndarray,
+        flip: np.ndarray,
+        act: ThresholdUnit,
+        binary: bool,
+        pool: bool,
+        pad: int,
+        binary_pad: int,
+    ) -> ConvLayer:
+        """The integer layer of ``conv``: its integer weights ``w`` (the channels ``flip``
+        negated: a negative gain) and activation ``act``; a binary conv's ``pad`` /
+        ``binary_pad`` are those of a ``Pad`` before it, its own ``pads`` pad the +-1 input
+        with 0."""
+        _, stride, conv_pad = self.check_conv(conv)
         w = w.copy()
         w[flip] = -w[flip]
-        if binary:
-            if conv_pad:
-                if pad:
-                    raise self.fail(conv, "the binary conv's input is padded twice")
-                pad, binary_pad = conv_pad, 0  # the conv's own pads: the value 0
-            if binary_pad == 0 and w.shape[1] % 2:
-                raise self.fail(
-                    conv,
-                    f"zero-padded binary conv with {w.shape[1]} input channels: the hardware "
-                    "adds half the padded taps' weight sum, an integer only for an even number",
-                )
-        else:
-            pad = conv_pad
-        layer = ConvLayer(
+        pad, binary_pad = self.padding(conv, w, binary, conv_pad, pad, binary_pad)
+        return ConvLayer(
             weight=w.astype(np.int8),
             stride=stride,
             pad=pad,
             binary=binary,
             pool=pool,
-            act=ThresholdUnit(t, lo),
+            act=act,
             binary_pad=binary_pad if binary else -1,
         )
-        return layer, nxt.output[0], nxt
+
+    def padding(
+        self, conv: Any, w: np.ndarray, binary: bool, conv_pad: int, pad: int, binary_pad: int
+    ) -> tuple[int, int]:
+        """``(pad, binary_pad)`` of a conv with weights ``w`` and its own ``pads``
+        (``conv_pad``)."""
+        if not binary:
+            return conv_pad, binary_pad
+        if conv_pad:
+            if pad:
+                raise self.fail(conv, "the binary conv's input is padded twice")
+            pad, binary_pad = conv_pad, 0  # the conv's own pads: the value 0
+        if binary_pad == 0 and w.shape[1] % 2:
+            raise self.fail(
+                conv,
+                f"zero-padded binary conv with {w.shape[1]} input channels: the hardware "
+                "adds half the padded taps' weight sum, an integer only for an even number",
+            )
+        return pad, binary_pad
 
     def value(self, tensor: str, node: Any, what: str) -> np.ndarray:
         """A constant, or a quantizer on a constant, as float64."""
@@ -291,54 +328,19 @@ class _Reader:
     # ---- the network --------------------------------------------------------------------------
     def read(self, name: str) -> tuple[IntegerNet, SourceMap, dict[str, Any]]:
         g = self.g
-        finn = next((n for n in g.nodes if n.op_type in FINN_DIALECT), None)
-        if finn is not None:
-            raise self.fail(
-                finn,
-                "the file is a FINN-streamlined graph; streamlined input is not supported yet: "
-                "give the QONNX file of brevitas.export.export_qonnx (before streamlining), or "
-                "a qonnx.onnx that bireal-fpga exported",
-            )
-        x = g.inputs[0]
-        shape = g.shapes.get(x)
-        if shape is None or len(shape) != 4:
-            raise ImportModelError(f"input '{x}' has shape {shape}: an NCHW image was expected")
-        _, ch, h, w = shape
-        if h != w:
-            raise ImportModelError(f"input '{x}' is {h}x{w}: square images only")
-        users = g.users(x)
-        if len(users) != 1 or users[0].op_type not in ("Quant", "IntQuant"):
-            ops = ", ".join(f"{u.name} ({u.op_type})" for u in users)
-            raise ImportModelError(
-                f"input '{x}' is read by {ops or 'nothing'}: it must be quantized first (uint8, "
-                "e.g. QuantIdentity(act_quant=Uint8ActPerTensorFloat))"
-            )
-        qin = users[0]
-        pin = g.quant(qin)
-        if pin.signed or pin.bits != 8 or np.any(pin.zero_point != 0):
-            raise self.fail(
-                qin,
-                f"the input quantizer must be unsigned 8-bit, zero point 0 "
-                f"(the accelerator takes uint8 pixels); it is {pin.describe()}",
-            )
-        s_in = pin.scalar_scale("the input")
-        self.take(qin)
-        # stem
+        x, ch, h, w = self.image_input()
+        s_in, qin = self.input_quantizer(x)
         stem_conv = g.only_user(qin.output[0], qin)
         k, s, p = self.check_conv(stem_conv)
-        stem, r, rq = self.unit(stem_conv, (np.float64(s_in),), binary=False, pool=False, pad=p)
+        stem, r, pool = self.stem(stem_conv, s_in)
         size = (h + 2 * p - k) // s + 1
-        maxpool = False
         users = g.users(r)
-        if len(users) == 1 and users[0].op_type == "MaxPool":
-            mp = self.take(users[0])
-            ks = _ints(g.attr(mp, "kernel_shape"))
-            st = _ints(g.attr(mp, "strides", [1, 1]))
-            pads = _ints(g.attr(mp, "pads", [0, 0, 0, 0]))
-            if ks != [3, 3] or st != [2, 2] or pads != [1, 1, 1, 1] or g.attr(mp, "ceil_mode", 0):
-                raise self.fail(mp, f"max pool {ks}/{st} pads {pads}: only 3x3 stride 2 pad 1")
-            maxpool, r = True, mp.output[0]
-            size = (size + 2 - 3) // 2 + 1
+        if pool is None and len(users) == 1 and users[0].op_type == "MaxPool":
+            pool = self.take(users[0])
+            r = pool.output[0]
+        maxpool = pool is not None
+        if pool is not None:
+            size = self.check_maxpool(pool, size)
         stem_kind = self.stem_kind(stem_conv, k, s, p, maxpool)
         smap = SourceMap(x, s_in, (ch, h, w), 0.0, 0.0)
         smap.layers[names.STEM] = r
@@ -360,7 +362,7 @@ class _Reader:
         head_w, head_b, out, acc_scale = self.head(r, size, s_r)
         smap.layers[names.HEAD] = out
         smap.residual_scale, smap.output_scale = s_r, acc_scale
-        left = [n for n in g.nodes if n.name not in self.used]
+        left = [n for n in g.nodes if n.output[0] not in self.used]
         if left:
             n = left[0]
             raise self.fail(n, "is not part of a Bi-Real-shaped network this flow can build")
@@ -389,8 +391,57 @@ class _Reader:
             "residual": self.grid.describe(),
             "input_scale": s_in,
             "stem": stem_kind,
+            "dialect": self.DIALECT,
         }
         return net, smap, details
+
+    def input_quantizer(self, x: str) -> tuple[float, Any]:
+        """The scale of the uint8 input quantizer that reads image input ``x``, and its node."""
+        g = self.g
+        users = g.users(x)
+        if len(users) != 1 or users[0].op_type not in ("Quant", "IntQuant"):
+            ops = ", ".join(f"{node_label(u)} ({u.op_type})" for u in users)
+            raise ImportModelError(
+                f"input '{x}' is read by {ops or 'nothing'}: it must be quantized first (uint8, "
+                "e.g. QuantIdentity(act_quant=Uint8ActPerTensorFloat))"
+            )
+        qin = users[0]
+        pin = g.quant(qin)
+        if pin.signed or pin.bits != 8 or np.any(pin.zero_point != 0):
+            raise self.fail(
+                qin,
+                f"the input quantizer must be unsigned 8-bit, zero point 0 "
+                f"(the accelerator takes uint8 pixels); it is {pin.describe()}",
+            )
+        self.take(qin)
+        return pin.scalar_scale("the input"), qin
+
+    def stem(self, conv: Any, s_in: float) -> tuple[ConvLayer, str, Any]:
+        """The stem conv with its activation: the layer, its output tensor on the residual
+        grid, and the max pool matched with it (None: any comes after that tensor)."""
+        stem, r, _ = self.unit(conv, (np.float64(s_in),), binary=False, pool=False, pad=0)
+        return stem, r, None
+
+    def check_maxpool(self, mp: Any, size: int) -> int:
+        """The stem's max pool must be 3x3 stride 2 pad 1: the size after it."""
+        g = self.g
+        ks = _ints(g.attr(mp, "kernel_shape"))
+        st = _ints(g.attr(mp, "strides", [1, 1]))
+        pads = _ints(g.attr(mp, "pads", [0, 0, 0, 0]))
+        if ks != [3, 3] or st != [2, 2] or pads != [1, 1, 1, 1] or g.attr(mp, "ceil_mode", 0):
+            raise self.fail(mp, f"max pool {ks}/{st} pads {pads}: only 3x3 stride 2 pad 1")
+        return (size + 2 - 3) // 2 + 1
+
+    def image_input(self) -> tuple[str, int, int, int]:
+        """The graph's image input: ``(name, C, H, W)`` (NCHW, square)."""
+        x = self.g.inputs[0]
+        shape = self.g.shapes.get(x)
+        if shape is None or len(shape) != 4:
+            raise ImportModelError(f"input '{x}' has shape {shape}: an NCHW image was expected")
+        _, ch, h, w = shape
+        if h != w:
+            raise ImportModelError(f"input '{x}' is {h}x{w}: square images only")
+        return x, ch, h, w
 
     def stem_kind(self, conv: Any, k: int, s: int, p: int, maxpool: bool) -> str:
         if (k, s, p, maxpool) == (3, 1, 1, False):
@@ -418,7 +469,7 @@ class _Reader:
                         f"quantizes the residual stream to {self.g.quant(u).describe()} for a "
                         "conv: only binary (1-bit) activations feed the binary convs",
                     )
-            ops = ", ".join(f"{u.name} ({u.op_type})" for u in users)
+            ops = ", ".join(f"{node_label(u)} ({u.op_type})" for u in users)
             raise ImportModelError(
                 f"residual tensor '{r}' is read by {ops}: a Bi-Real block reads it with one "
                 "sign (BipolarQuant) and its shortcut"
@@ -476,10 +527,22 @@ class _Reader:
         if conv.pad != 1:
             raise self.fail(conv_node, f"binary 3x3 conv with padding {conv.pad}: pad 1 only")
         out_size = (size + 2 - 3) // stride + 1
-        add = g.only_user(main, g.producer[main])
+        add, down = self.add_and_shortcut(main, g.producer[main], others, r, size, stride, s_r)
+        q = g.only_user(add.output[0], add)
+        self.residual_quant(q, add)
+        self.check_block(conv, down, stride, add)
+        return Block(conv=conv, down=down), q.output[0], stride, out_size
+
+    def add_and_shortcut(
+        self, main: str, after: Any, others: list[Any], r: str, size: int, stride: int, s_r: float
+    ) -> tuple[Any, ConvLayer | None]:
+        """The residual ``Add`` of a block's binary branch ``main`` (made by ``after``) and its
+        shortcut (``r`` itself, or read by the one node in ``others``): the Add, the
+        downsample layer or None."""
+        g = self.g
+        add = g.only_user(main, after)
         if add.op_type != "Add":
             raise self.fail(add, "follows a binary conv's quantizer where the residual Add must be")
-        # the shortcut
         down = None
         if len(others) == 1 and others[0] is add:
             shortcut = r
@@ -488,20 +551,20 @@ class _Reader:
         elif len(others) == 1:
             down, shortcut = self.downsample(others[0], size, s_r)
         else:
-            ops = ", ".join(f"{u.name} ({u.op_type})" for u in others)
+            ops = ", ".join(f"{node_label(u)} ({u.op_type})" for u in others)
             raise ImportModelError(
                 f"residual tensor '{r}' is read by {ops}: not a Bi-Real shortcut"
             )
         if sorted(add.input) != sorted([main, shortcut]):
             raise self.fail(add, "does not add the block's binary branch and its shortcut")
         self.take(add)
-        q = g.only_user(add.output[0], add)
-        self.residual_quant(q, add)
+        return add, down
+
+    def check_block(self, conv: ConvLayer, down: ConvLayer | None, stride: int, add: Any) -> None:
         if down is not None and down.pool != (stride == 2):
             raise self.fail(add, "the shortcut pools where the binary conv does not stride")
         if down is None and conv.weight.shape[0] != conv.weight.shape[1]:
             raise self.fail(add, "identity shortcut where the width changes")
-        return Block(conv=conv, down=down), q.output[0], stride, out_size
 
     def is_sign_path(self, u: Any) -> bool:
         g = self.g
@@ -551,27 +614,20 @@ class _Reader:
         k, stride, pad = self.check_conv(node)
         if (k, stride, pad) != (1, 1, 0):
             raise self.fail(node, f"shortcut conv {k}x{k}/{stride} pad {pad}: 1x1/1 only")
+        return self.shortcut_conv(node, s_r, pool)
+
+    def shortcut_conv(self, conv: Any, s_r: float, pool: bool) -> tuple[ConvLayer, str]:
+        """The shortcut's 1x1 conv (after a 2x2 average pool: ``pool``) with its activation:
+        the layer and its output tensor on the residual grid."""
         factors = (np.float64(s_r), np.float64(0.25)) if pool else (np.float64(s_r),)
-        layer, out, _ = self.unit(node, factors, binary=False, pool=pool, pad=0)
+        layer, out, _ = self.unit(conv, factors, binary=False, pool=pool, pad=0)
         return layer, out
 
     def head(self, r: str, size: int, s_r: float) -> tuple[np.ndarray, np.ndarray, str, float]:
+        """The classifier after the global pool: ``(W [classes, C], b, output tensor,
+        accumulator scale)``, ``b`` in accumulator units."""
         g = self.g
-        users = g.users(r)
-        if len(users) != 1:
-            ops = ", ".join(f"{u.name} ({u.op_type})" for u in users)
-            raise ImportModelError(f"the last residual tensor '{r}' is read by {ops}")
-        gap = self.take(users[0])
-        if gap.op_type == "ReduceMean":
-            axes = g.attr(gap, "axes")
-            if axes is None and len(gap.input) > 1:
-                axes = g.need_const(gap, 1, "axes").tolist()
-            if sorted(int(a) % 4 for a in (axes or [])) != [2, 3]:
-                raise self.fail(gap, f"mean over axes {axes}: the global pool averages H and W")
-        node = g.only_user(gap.output[0], gap)
-        while node.op_type in RESHAPE_OPS:
-            self.take(node)
-            node = g.only_user(node.output[0], node)
+        node = self.global_pool(r)
         if node.op_type not in ("Gemm", "MatMul"):
             raise self.fail(node, "follows the global pool where the classifier must be")
         fc = self.take(node)
@@ -589,11 +645,40 @@ class _Reader:
         s_w = wq.scalar_scale("the classifier's weights (integer scores compare across classes)")
         acc_scale = s_r * s_w / (size * size)
         bias = np.zeros(w.shape[0])
-        out = fc.output[0]
         if fc.op_type == "Gemm" and len(fc.input) > 2 and fc.input[2]:
             bias = self.value(fc.input[2], fc, "bias").reshape(-1)
             if float(g.attr(fc, "beta", 1.0)) != 1.0:
                 raise self.fail(fc, "Gemm with beta != 1")
+        b, out = self.scores(fc, fc.output[0], bias, acc_scale)
+        return w.astype(np.int64), b, out, acc_scale
+
+    def global_pool(self, r: str) -> Any:
+        """The global average pool of the last residual tensor ``r`` (and any reshapes after
+        it): the node after them."""
+        g = self.g
+        users = g.users(r)
+        if len(users) != 1:
+            ops = ", ".join(f"{node_label(u)} ({u.op_type})" for u in users)
+            raise ImportModelError(f"the last residual tensor '{r}' is read by {ops}")
+        gap = self.take(users[0])
+        if gap.op_type == "ReduceMean":
+            axes = g.attr(gap, "axes")
+            if axes is None and len(gap.input) > 1:
+                axes = g.need_const(gap, 1, "axes").tolist()
+            if sorted(int(a) % 4 for a in (axes or [])) != [2, 3]:
+                raise self.fail(gap, f"mean over axes {axes}: the global pool averages H and W")
+        node = g.only_user(gap.output[0], gap)
+        while node.op_type in RESHAPE_OPS:
+            self.take(node)
+            node = g.only_user(node.output[0], node)
+        return node
+
+    def scores(
+        self, fc: Any, out: str, bias: np.ndarray, acc_scale: float
+    ) -> tuple[np.ndarray, str]:
+        """A bias ``Add`` after the classifier's ``out`` (optional), which must then be the
+        graph output: the whole bias in accumulator units (int64) and the output tensor."""
+        g = self.g
         users = g.users(out)
         if users and users[0].op_type == "Add" and len(users) == 1:
             add = self.take(users[0])
@@ -612,7 +697,7 @@ class _Reader:
                 f"its bias is not a multiple of the accumulator scale {acc_scale:.6g} (residual "
                 "scale x weight scale / pool size): quantize it to that scale or drop it",
             )
-        return w.astype(np.int64), b_int.astype(np.int64), out, acc_scale
+        return b_int.astype(np.int64), out
 
     def spec(
         self,
@@ -677,4 +762,9 @@ def read_qonnx(path: str | Path) -> tuple[IntegerNet, SourceMap, dict[str, Any]]
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ImportModelError(f"'{path}' is not an ONNX model ({first[:120]})") from None
     g = SourceGraph(proto, path)
-    return _Reader(g).read(f"imported-{path.stem}")
+    name = f"imported-{path.stem}"
+    if any(n.op_type in FINN_DIALECT for n in g.nodes):
+        from bireal_fpga.importer.streamlined import StreamlinedReader
+
+        return StreamlinedReader(g).read(name)
+    return QonnxReader(g).read(name)

@@ -15,6 +15,11 @@ from bireal_fpga.errors import ImportModelError
 QUANT_OPS = ("Quant", "IntQuant", "BipolarQuant")
 
 
+def node_label(node: Any) -> str:
+    """A node's name, or for an unnamed one the tensor it makes."""
+    return node.name or f"<unnamed, output '{node.output[0] if node.output else ''}'>"
+
+
 def _attr(node: Any, name: str, default: Any = None) -> Any:
     from onnx import helper
 
@@ -96,7 +101,7 @@ class SourceGraph:
             if n.op_type == "Constant":
                 value = _attr(n, "value")
                 if value is None:
-                    raise ImportModelError(f"node {n.name} (Constant) has no tensor 'value'")
+                    raise ImportModelError(f"node {node_label(n)} (Constant) has no tensor 'value'")
                 self.consts[n.output[0]] = numpy_helper.to_array(value)
         self.producer: dict[str, Any] = {}
         self.consumers: dict[str, list[Any]] = defaultdict(list)
@@ -125,12 +130,12 @@ class SourceGraph:
 
     def need_const(self, node: Any, index: int, what: str) -> np.ndarray:
         if index >= len(node.input) or not node.input[index]:
-            raise ImportModelError(f"node {node.name} ({node.op_type}) has no {what} input")
+            raise ImportModelError(f"node {node_label(node)} ({node.op_type}) has no {what} input")
         v = self.consts.get(node.input[index])
         if v is None:
             raise ImportModelError(
-                f"node {node.name} ({node.op_type}): its {what} '{node.input[index]}' is not a "
-                "constant of the file"
+                f"node {node_label(node)} ({node.op_type}): its {what} '{node.input[index]}' "
+                "is not a constant of the file"
             )
         return v
 
@@ -145,12 +150,13 @@ class SourceGraph:
         users = self.users(tensor)
         if tensor in self.outputs and not users:
             raise ImportModelError(
-                f"node {after.name} ({after.op_type}): the graph ends here, before the classifier"
+                f"node {node_label(after)} ({after.op_type}): the graph ends here, before the "
+                "classifier"
             )
         if len(users) != 1:
-            ops = ", ".join(f"{u.name} ({u.op_type})" for u in users) or "none"
+            ops = ", ".join(f"{node_label(u)} ({u.op_type})" for u in users) or "none"
             raise ImportModelError(
-                f"node {after.name} ({after.op_type}): its output feeds {len(users)} nodes "
+                f"node {node_label(after)} ({after.op_type}): its output feeds {len(users)} nodes "
                 f"({ops}); one was expected here"
             )
         return users[0]
@@ -161,12 +167,14 @@ class SourceGraph:
             scale = self.need_const(node, 1, "scale").astype(np.float64)
             return QuantParams(node.name, scale, np.zeros(1), 1, True, False, "ROUND", bipolar=True)
         if node.op_type not in ("Quant", "IntQuant"):
-            raise ImportModelError(f"node {node.name} ({node.op_type}) is not a quantizer")
+            raise ImportModelError(f"node {node_label(node)} ({node.op_type}) is not a quantizer")
         scale = self.need_const(node, 1, "scale").astype(np.float64)
         zp = self.need_const(node, 2, "zero point").astype(np.float64)
         bits_arr = self.need_const(node, 3, "bit width")
         if bits_arr.size != 1 or float(bits_arr.reshape(())) != int(bits_arr.reshape(())):
-            raise ImportModelError(f"node {node.name}: bit width {bits_arr} is not one integer")
+            raise ImportModelError(
+                f"node {node_label(node)}: bit width {bits_arr} is not one integer"
+            )
         bits = int(bits_arr.reshape(()))
         signed = bool(self.attr(node, "signed", 1))
         narrow = bool(self.attr(node, "narrow", 0))
@@ -185,7 +193,7 @@ class SourceGraph:
         q = self.producer.get(tensor)
         if q is None or q.op_type not in QUANT_OPS:
             raise ImportModelError(
-                f"node {node.name} ({node.op_type}): its weight '{tensor}' is not quantized "
+                f"node {node_label(node)} ({node.op_type}): its weight '{tensor}' is not quantized "
                 "(a float weight cannot be built exactly: use a Brevitas weight quantizer)"
             )
         w = self.need_const(q, 0, "float weight")

@@ -76,6 +76,7 @@ def _ops() -> list[type]:
     from onnx.reference.op_run import OpRun
     from qonnx.custom_op.general.bipolar_quant import binary_quant
     from qonnx.custom_op.general.intquant import int_quant
+    from qonnx.custom_op.general.multithreshold import multithreshold
 
     class Quant(OpRun):
         op_domain = "qonnx.custom_op.general"
@@ -93,7 +94,15 @@ def _ops() -> list[type]:
         def _run(self, x, scale):  # type: ignore[no-untyped-def]
             return (binary_quant(x, scale),)
 
-    return [Quant, IntQuant, BipolarQuant]
+    class MultiThreshold(OpRun):  # a FINN-streamlined file's activations (NCHW or NC)
+        op_domain = "qonnx.custom_op.general"
+
+        def _run(self, v, thresholds, out_dtype="", out_scale=1.0, out_bias=0.0, data_layout=""):  # type: ignore[no-untyped-def]
+            return (multithreshold(v, thresholds, out_scale, out_bias).astype(v.dtype),)
+
+    # the same op under the domain of files from older FINN (the evaluator keys on the name)
+    finn_mt = type("MultiThreshold", (MultiThreshold,), {"op_domain": "finn.custom_op.general"})
+    return [Quant, IntQuant, BipolarQuant, MultiThreshold, finn_mt]
 
 
 class SourceModel:
