@@ -327,7 +327,7 @@ def test_onnx_sources(tmp_path) -> None:
     odd.save(str(unmappable))
     for source, needle, failed in [
         (junk, "is not an ONNX model", "import"),
-        (foreign, "FINN-streamlined graph; streamlined input is not supported", "import"),
+        (foreign, "past FINN's streamlining", "import"),
         (unmappable, "node 'head_sigmoid' (op type Sigmoid) cannot be mapped", "hw"),
     ]:
         out = tmp_path / f"out_{source.stem}"
