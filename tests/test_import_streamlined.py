@@ -257,3 +257,35 @@ def test_edited_streamlined_graphs_fail_naming_the_node(streamlined_qonnx, tmp_p
         assert msg.startswith("node ") and "\n" not in msg, (label, msg)
         for n in named:
             assert n in msg, (label, msg)
+
+
+def test_gains_streamlining_leaves_before_a_threshold(brevitas_qonnx, tmp_path: Path) -> None:
+    """A BatchNorm with a zero and a negative gain: FINN cannot absorb the sign Mul (-1, 0, +1)
+    into the binary conv, leaves it before the MultiThreshold, and divides the thresholds by
+    the zero (inf). The import folds that Mul (negative: the channel's weights negated; zero:
+    a constant channel) and equals the streamlined file layer by layer."""
+    import onnx
+    from onnx import numpy_helper
+
+    def gains(proto) -> None:
+        for bn in [n for n in proto.graph.node if n.op_type == "BatchNormalization"][1:3]:
+            init = next(i for i in proto.graph.initializer if i.name == bn.input[1])
+            gamma = numpy_helper.to_array(init).copy()
+            gamma[0], gamma[1] = 0.0, -abs(gamma[1])
+            init.CopyFrom(numpy_helper.from_array(gamma, init.name))
+
+    src = edited_onnx(brevitas_qonnx(), tmp_path / "gains.onnx", gains)
+    path = brevitas_nets.finn_front_end(src, tmp_path / "streamlined.onnx")
+    proto = onnx.load(str(path))
+    producers = {o: n for n in proto.graph.node for o in n.output}
+    assert any(
+        n.op_type == "MultiThreshold" and producers[n.input[0]].op_type == "Mul"
+        for n in proto.graph.node
+        if n.input[0] in producers
+    )
+    net, smap, _ = read_qonnx(path)
+    assert any(np.any(b.conv.act.thresholds == 2**40) for b in net.blocks)
+    images = np.random.default_rng(4).integers(0, 256, (16, *net.input_shape), dtype=np.uint8)
+    tally = Tally()
+    tally.add(integer_layers(net, images), SourceModel(path, smap).trace(images), 0)
+    assert tally.mismatches == 0, tally.first_mismatch

@@ -17,8 +17,9 @@ What is recognised, node by node from the image input:
   one scale (the uint8 input quantizer);
 - stem: ``Conv`` with integer weights -> activation [-> ``MaxPool`` 3x3/2 pad 1, either side
   of the ``Mul``];
-- activation: ``MultiThreshold`` (``out_scale`` 1, ``out_bias`` the lowest level) -> ``Mul``
-  by the residual scale; or ``[Mul] [Add] Quant``;
+- activation: [``Mul``: a per-channel gain Streamline() left, e.g. the signs -1/0/+1 of
+  a BatchNorm with a zero gain] -> ``MultiThreshold`` (``out_scale`` 1, ``out_bias`` the
+  lowest level) -> ``Mul`` by the residual scale; or ``[Mul] [Add] Quant``;
 - block: from the residual tensor, the sign (``MultiThreshold``: one threshold, ``out_scale``
   2, ``out_bias`` -1) [after a ``Pad`` below the threshold] [-> ``Pad`` -1 or 0] -> ``Conv``
   3x3 with +-1 weights (its own ``pads``: padded with 0) -> activation -> ``Add`` with the
@@ -69,6 +70,21 @@ def integer_thresholds(t: np.ndarray, c: float) -> np.ndarray:
     for i in zip(*np.nonzero(near), strict=True):
         out[i] = math.ceil(Fraction(float(t[i])) / cf)
     return out
+
+
+def gained_thresholds(t: np.ndarray, gain: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, flip)`` of thresholds ``t [C, n]`` on ``gain[ch] * c * n`` (``gain`` per channel
+    or one, any sign): sorted int64 ``T`` with ``gain * c * n >= t  <=>  s * n >= T`` (``s =
+    -1`` where ``flip``: a negative gain, the channel's weights to be negated); a zero gain
+    compares 0, so its thresholds are "always" (``-BIG``) or "never" (``BIG``)."""
+    g = np.broadcast_to(np.asarray(gain, dtype=np.float64), (t.shape[0],))
+    out = np.empty(t.shape, dtype=np.int64)
+    for ch in range(t.shape[0]):
+        if g[ch] == 0.0:
+            out[ch] = np.where(0.0 >= t[ch], -BIG, BIG)  # NaN: never (as the file compares)
+        else:
+            out[ch] = integer_thresholds(t[ch], abs(float(g[ch])) * c)
+    return np.sort(out, axis=1), g < 0
 
 
 @dataclass
@@ -180,6 +196,14 @@ class StreamlinedReader(QonnxReader):
         MultiThreshold and its Mul (it is then ``self.stem_pool``)."""
         g = self.g
         node = g.only_user(tensor, after)
+        gain = np.ones(1)
+        if node.op_type == "Mul":  # a per-channel gain Streamline() could not absorb
+            self.take(node)
+            gain = self.const_of(node, tensor).reshape(-1)
+            if gain.size not in (1, channels):
+                raise self.fail(node, f"{gain.size} gains for {channels} channels")
+            tensor = node.output[0]
+            node = g.only_user(tensor, node)
         if node.op_type == "MultiThreshold":
             t, out_scale, out_bias = self.mt(node)
             if out_scale != 1.0 or out_bias != int(out_bias):
@@ -188,12 +212,10 @@ class StreamlinedReader(QonnxReader):
                     f"out_scale {out_scale}, out_bias {out_bias}: a quantizer's levels "
                     "(out_scale 1, an integer out_bias) were expected",
                 )
+            if t.shape[0] not in (1, channels):
+                raise self.fail(node, f"{t.shape[0]} threshold rows for {channels} channels")
             self.take(node)
-            ts = np.sort(integer_thresholds(t, c), axis=1)
-            if ts.shape[0] == 1:
-                ts = np.repeat(ts, channels, axis=0)
-            elif ts.shape[0] != channels:
-                raise self.fail(node, f"{ts.shape[0]} threshold rows for {channels} channels")
+            ts, flip = gained_thresholds(np.broadcast_to(t, (channels, t.shape[1])), gain, c)
             lo = int(out_bias)
             hi = lo + ts.shape[1]
             unit = ThresholdUnit(ts, lo)
@@ -207,14 +229,9 @@ class StreamlinedReader(QonnxReader):
                 mul = self.take(users[0])
                 scale, out, last = self.const_scale(mul, "the residual scale"), mul.output[0], mul
             self.grid_of(node, lo, hi, scale)
-            return _Act(unit, np.zeros(ts.shape[0], dtype=bool), lo, hi, out, scale, last)
+            return _Act(unit, flip, lo, hi, out, scale, last)
         # [Mul] [Add] Quant: the widths ConvertQONNXtoFINN leaves as QONNX quantizers
-        gain, beta = np.ones(1), np.zeros(1)
-        if node.op_type == "Mul":
-            self.take(node)
-            gain = self.const_of(node, tensor).reshape(-1)
-            tensor = node.output[0]
-            node = g.only_user(tensor, node)
+        beta = np.zeros(1)
         if node.op_type == "Add":
             self.take(node)
             beta = self.const_of(node, tensor).reshape(-1)
